@@ -43,7 +43,7 @@ def fail(message: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="cnnlab",
-        description="cnnlab: convolutional neural networks from the convolution formula to a served classifier.",
+        description="Convolutional neural networks, from convolution math to a served model.",
     )
     parser.add_argument("--version", action="version", version=f"cnnlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
