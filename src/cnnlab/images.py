@@ -1,0 +1,206 @@
+"""Image I/O shared by filters, data folders, prediction and the server (NumPy + Pillow only).
+
+Every function names the file it was given in its error, and every error is an
+:class:`~cnnlab.errors.ImageError` with one line of text.
+
+>>> img = load_named_image("china")
+>>> img.shape, img.dtype
+((427, 640, 3), dtype('float64'))
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from cnnlab.errors import ImageError
+
+# Largest image we decode (width x height); Pillow's own bomb guard is 89M and only warns below 2x.
+MAX_PIXELS = 40_000_000
+# scikit-learn's bundled sample photos, usable by name wherever an IMAGE is expected.
+SAMPLE_IMAGES = ("china", "flower")
+
+Source = str | os.PathLike | bytes
+
+
+def _label(source: Source, name: str | None) -> str:
+    if name:
+        return name
+    return "<uploaded bytes>" if isinstance(source, bytes | bytearray) else str(source)
+
+
+def read_image(source: Source, *, max_pixels: int = MAX_PIXELS, name: str | None = None):
+    """Open and fully decode an image from a path or bytes.
+
+    Takes the first frame of animated images and applies the EXIF orientation. Refuses empty
+    files, non-images, truncated data, images of 0 pixels and images over ``max_pixels``
+    (decompression bombs) with an :class:`ImageError` naming the file.
+
+    Args:
+        source: a path or the raw bytes of an encoded image.
+        max_pixels: the largest width x height accepted.
+        name: how to call the image in messages (defaults to the path).
+
+    Returns:
+        A decoded ``PIL.Image.Image`` (mode as stored: L, RGB, RGBA, P, I;16, CMYK...).
+    """
+    label = _label(source, name)
+    if isinstance(source, bytes | bytearray):
+        data = bytes(source)
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise ImageError(f"image not found: {label}")
+        if path.is_dir():
+            raise ImageError(f"expected an image file, got a directory: {label}")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ImageError(f"cannot read image {label}: {exc.strerror or exc}") from None
+    if not data:
+        raise ImageError(f"empty file, not an image: {label}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ImageError(
+                    f"image too large: {label} is {width}x{height} pixels "
+                    f"(limit {max_pixels:,} pixels)"
+                )
+            if width == 0 or height == 0:
+                raise ImageError(f"image has 0 pixels: {label} is {width}x{height}")
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)
+            img.load()
+            img = ImageOps.exif_transpose(img)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"image too large (decompression bomb guard): {label}") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"not a readable image: {label}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"corrupt or truncated image: {label} ({exc})") from None
+    return img
+
+
+def _flatten_alpha(img: Image.Image) -> Image.Image:
+    """Composite transparent pixels on white (how a viewer shows a transparent drawing)."""
+    if img.mode == "P":
+        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
+    if img.mode in ("LA", "La", "PA"):
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "RGBa"):
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, img.convert("RGBA")).convert("RGB")
+    return img
+
+
+def _high_depth_gray(img: Image.Image) -> np.ndarray | None:
+    """16-bit / 32-bit integer and float gray images scaled to [0, 1], else None."""
+    if img.mode.startswith("I;16") or img.mode == "I":
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        return np.clip(arr / top, 0.0, 1.0)
+    if img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        if not np.isfinite([lo, hi]).all():
+            raise ImageError("float image contains NaN or infinity")
+        return (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
+    return None
+
+
+def to_gray_array(img: Image.Image) -> np.ndarray:
+    """Any Pillow image -> float64 array (H, W) in [0, 1] (ITU-R 601 luma for colour)."""
+    deep = _high_depth_gray(img)
+    if deep is not None:
+        return deep
+    img = _flatten_alpha(img)
+    if img.mode != "L":
+        img = img.convert("RGB").convert("L")
+    return np.asarray(img, dtype=np.float64) / 255.0
+
+
+def to_rgb_array(img: Image.Image) -> np.ndarray:
+    """Any Pillow image -> float64 array (H, W, 3) in [0, 1]."""
+    deep = _high_depth_gray(img)
+    if deep is not None:
+        return np.repeat(deep[:, :, None], 3, axis=2)
+    img = _flatten_alpha(img)
+    return np.asarray(img.convert("RGB"), dtype=np.float64) / 255.0
+
+
+def load_named_image(spec: str | os.PathLike, *, gray: bool = False) -> np.ndarray:
+    """Load ``"china"`` / ``"flower"`` (scikit-learn's sample photos) or an image path.
+
+    Returns float64 in [0, 1]: (H, W) when ``gray`` or the file is single-channel, else (H, W, 3).
+    """
+    if isinstance(spec, str) and spec in SAMPLE_IMAGES:
+        from sklearn.datasets import load_sample_image
+
+        rgb = load_sample_image(f"{spec}.jpg").astype(np.float64) / 255.0
+        if gray:
+            return rgb @ np.array([0.299, 0.587, 0.114])
+        return rgb
+    img = read_image(spec)
+    single = img.mode in ("1", "L", "LA", "I", "F") or img.mode.startswith("I;16")
+    return to_gray_array(img) if gray or single else to_rgb_array(img)
+
+
+def to_uint8(array: np.ndarray) -> np.ndarray:
+    """Float in [0, 1] (clipped) or uint8 -> uint8."""
+    arr = np.asarray(array)
+    if arr.dtype == np.uint8:
+        return arr
+    if not np.isfinite(arr).all():
+        raise ImageError("cannot save an image containing NaN or infinity")
+    return (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temp file in the same folder, fsync and rename.
+
+    Either the whole new file is there afterwards or the old one (if any) is untouched; no temp
+    file is left behind on failure.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ImageError(f"output folder does not exist: {folder}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """(H, W) or (H, W, 3|4) float in [0, 1] or uint8 -> PNG bytes."""
+    arr = to_uint8(array)
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+        raise ImageError(f"cannot encode an array of shape {arr.shape} as an image")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def save_image(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """Save an array as a PNG atomically (see :func:`atomic_write_bytes`)."""
+    return atomic_write_bytes(path, encode_png(array))
