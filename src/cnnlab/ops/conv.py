@@ -1,0 +1,183 @@
+"""Discrete convolution and cross-correlation in 1-D and 2-D, exact and vectorised.
+
+``conv1d`` / ``conv2d`` compute TRUE convolution (the kernel is flipped, as ``numpy.convolve``
+and ``scipy.signal.convolve2d`` do); ``correlate1d`` / ``correlate2d`` slide the kernel as it
+is, which is what deep-learning "convolution" layers compute. ``conv2d_nchw`` is the batched,
+multi-channel layer form and matches ``torch.nn.functional.conv2d``.
+
+Padding is ``"valid"`` (none), ``"same"`` (output ``ceil(n / stride)``), ``"full"`` (every
+partial overlap), an int ``p`` or explicit pairs. ``"same"`` follows TensorFlow's rule: the
+total padding ``max((ceil(n/s) - 1) s + d(m - 1) + 1 - n, 0)`` is split evenly and an odd
+extra zero goes on the bottom/right. PyTorch refuses ``"same"`` with stride > 1; we support it.
+One exception keeps us equal to numpy/scipy: a true convolution with stride 1 puts the odd
+extra zero on the top/left, exactly as ``scipy.signal.convolve2d(mode="same")`` does for
+even-sized kernels.
+
+Inputs and kernels must be real and finite (NaN/inf raise ``CnnlabError``: the FFT method
+would smear them over the whole output). Integer inputs give int64 outputs (computed exactly
+by the direct method), float inputs keep the wider float type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from cnnlab.errors import CnnlabError
+from cnnlab.ops import backend
+from cnnlab.ops.shapes import output_size, pair, resolve_padding
+
+METHODS = ("auto", "direct", "fft")
+
+
+def as_real_array(a, name: str, ndim: int) -> np.ndarray:
+    """Validate an input: numeric, real, finite, non-empty, with ``ndim`` dimensions."""
+    try:
+        arr = np.asarray(a)
+    except (ValueError, TypeError) as exc:
+        raise CnnlabError(f"{name} is not a numeric array: {exc}") from None
+    if arr.dtype == bool:
+        arr = arr.astype(np.int64)
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise CnnlabError(f"{name} has dtype {arr.dtype}; expected real numbers")
+    if arr.ndim != ndim:
+        raise CnnlabError(f"{name} has shape {arr.shape}; expected {ndim} dimensions")
+    if arr.size == 0:
+        raise CnnlabError(f"{name} is empty (shape {arr.shape})")
+    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+        bad = arr[~np.isfinite(arr)].flat[0]
+        raise CnnlabError(f"{name} contains {bad} (NaN/inf are not allowed)")
+    return arr
+
+
+def _result_dtype(x: np.ndarray, w: np.ndarray) -> np.dtype:
+    if np.issubdtype(x.dtype, np.integer) and np.issubdtype(w.dtype, np.integer):
+        return np.dtype(np.int64)
+    return np.result_type(x.dtype, w.dtype, np.float32)
+
+
+def _axis_padding(padding, n, m, s, d, flip, axis):
+    """One axis of a 2-D padding spec: str, int, (p1, p2) per axis, or ((t, b), (l, r))."""
+    if isinstance(padding, Sequence) and not isinstance(padding, str):
+        if len(padding) != 2:
+            raise CnnlabError(f"padding={tuple(padding)!r} must be one int or a pair")
+        padding = padding[axis]
+    return resolve_padding(n, m, padding, s, d, flip=flip)
+
+
+def _run(x, w, padding, stride, dilation, method, flip, name="x"):
+    """Shared body of conv2d / correlate2d on validated 2-D arrays."""
+    if method not in METHODS:
+        raise CnnlabError(f"method={method!r} is not one of {', '.join(METHODS)}")
+    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    pads = []
+    for axis in range(2):
+        n, m = x.shape[axis], w.shape[axis]
+        p = _axis_padding(padding, n, m, stride[axis], dilation[axis], flip, axis)
+        output_size(n, m, p, stride[axis], dilation[axis])  # validates, raises with values
+        pads.append(p)
+    dtype = _result_dtype(x, w)
+    k = np.asarray(w, dtype=np.float64)
+    k = backend.dilate_kernel(k[::-1, ::-1] if flip else k, dilation)
+    if dtype.kind == "i":
+        method = "direct"  # exact for integers up to 2**53
+    out = backend.correlate_padded(
+        np.asarray(x, dtype=np.float64), k, (pads[0], pads[1]), stride, method
+    )
+    if dtype.kind == "i":
+        return np.rint(out).astype(np.int64)
+    return out.astype(dtype, copy=False)
+
+
+def conv2d(
+    x,
+    w,
+    padding: str | int | Sequence = "valid",
+    stride: int | tuple[int, int] = 1,
+    dilation: int | tuple[int, int] = 1,
+    *,
+    method: str = "auto",
+) -> np.ndarray:
+    """True 2-D convolution ``Y[i, j] = sum_ab Xpad[i*s + a, j*s + b] * W[m1-1-a, m2-1-b]``.
+
+    Args:
+        x: input matrix (H, W).
+        w: kernel (m1, m2); any size, even or odd.
+        padding: "valid", "same" (TensorFlow rule, see module docstring), "full", int p,
+            (p1, p2) per axis, or ((top, bottom), (left, right)).
+        stride: s or (s1, s2).
+        dilation: d or (d1, d2) (spacing between kernel taps).
+        method: "auto" (cheaper of the two by a cost model), "direct" or "fft".
+
+    Returns:
+        The output matrix; equals ``scipy.signal.convolve2d(x, w, mode)`` for the modes they
+        share.
+
+    >>> conv2d([[1, 3, 2, 4], [5, 6, 1, 3], [1, 2, 0, 2], [3, 4, 3, 2]],
+    ...        [[1, 0, 3], [1, 2, 1], [0, 1, 1]])
+    array([[25, 24],
+           [28, 25]])
+    """
+    x, w = as_real_array(x, "input", 2), as_real_array(w, "kernel", 2)
+    return _run(x, w, padding, stride, dilation, method, flip=True)
+
+
+def correlate2d(
+    x,
+    w,
+    padding: str | int | Sequence = "valid",
+    stride: int | tuple[int, int] = 1,
+    dilation: int | tuple[int, int] = 1,
+    *,
+    method: str = "auto",
+) -> np.ndarray:
+    """2-D cross-correlation (no flip), what deep-learning conv layers compute.
+
+    Same arguments as :func:`conv2d`. ``"same"`` always follows TensorFlow/PyTorch (extra zero
+    bottom/right).
+
+    >>> correlate2d([[200] * 5] * 3 + [[0] * 5] * 3, [[10, 10, 10], [0, 0, 0], [-10, -10, -10]])
+    array([[   0,    0,    0],
+           [6000, 6000, 6000],
+           [6000, 6000, 6000],
+           [   0,    0,    0]])
+    """
+    x, w = as_real_array(x, "input", 2), as_real_array(w, "kernel", 2)
+    return _run(x, w, padding, stride, dilation, method, flip=False)
+
+
+def _padding_1d(padding):
+    """1-D padding: a str, int p, or (before, after) -> a 2-D spec for the column axis."""
+    if isinstance(padding, Sequence) and not isinstance(padding, str):
+        return (0, tuple(padding))
+    return (0, padding) if not isinstance(padding, str) else ("valid", padding)
+
+
+def conv1d(x, w, padding: str | int | Sequence[int] = "valid", stride: int = 1, *,
+           method: str = "auto") -> np.ndarray:
+    """True 1-D convolution (kernel flipped), equal to ``numpy.convolve`` in shared modes.
+
+    Args:
+        x: input vector (n,).
+        w: kernel (m,).
+        padding: "valid", "same", "full", int p (p zeros each side) or (before, after).
+        stride: s.
+        method: "auto", "direct" or "fft".
+
+    >>> conv1d([1, 3, 2, 4, 5, 6, 1, 3], [1, 0, 3, 1, 2], padding=2)
+    array([ 5, 14, 16, 26, 24, 34, 19, 22])
+    """
+    x, w = as_real_array(x, "input", 1), as_real_array(w, "kernel", 1)
+    return _run(x[None, :], w[None, :], _padding_1d(padding), (1, stride), 1, method, True)[0]
+
+
+def correlate1d(x, w, padding: str | int | Sequence[int] = "valid", stride: int = 1, *,
+                method: str = "auto") -> np.ndarray:
+    """1-D cross-correlation (no flip); same arguments as :func:`conv1d`.
+
+    >>> correlate1d([1, 2, 3, 4], [1, -1])
+    array([-1, -1, -1])
+    """
+    x, w = as_real_array(x, "input", 1), as_real_array(w, "kernel", 1)
+    return _run(x[None, :], w[None, :], _padding_1d(padding), (1, stride), 1, method, False)[0]
