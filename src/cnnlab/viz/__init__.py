@@ -1,0 +1,52 @@
+"""Pictures of what a CNN computes: each a function returning a matplotlib Figure.
+
+Every ``plot_*`` function returns ``(figure, data)`` where ``data`` holds the arrays drawn
+(so tests and notebooks can check the numbers), and :func:`save_figure` writes the PNG
+atomically. Submodules are imported on first use, so ``import cnnlab.viz`` stays cheap.
+
+>>> from cnnlab import viz
+>>> fig, steps = viz.plot_conv_modes()          # notebook 000's 2D example
+>>> viz.save_figure(fig, "conv.png")            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# public name -> submodule that defines it
+_EXPORTS = {
+    "save_figure": "_grid",
+    "figure_png_bytes": "_grid",
+    "activation_curves": "activations",
+    "plot_activations": "activations",
+    "conv_steps": "conv",
+    "plot_conv_modes": "conv",
+    "plot_conv_steps": "conv",
+    "NOTEBOOK_X": "conv",
+    "NOTEBOOK_W": "conv",
+    "filter_images": "filters",
+    "plot_filter_grid": "filters",
+    "plot_learned_filters": "filters",
+    "pool_images": "pooling",
+    "plot_pooling": "pooling",
+    "feature_maps": "features",
+    "plot_feature_maps": "features",
+    "receptive_field": "receptive",
+    "plot_receptive_field": "receptive",
+    "saliency": "saliency",
+    "plot_saliency": "saliency",
+    "shift_probabilities": "invariance",
+    "plot_invariance": "invariance",
+    "plot_samples": "samples",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cnnlab.viz' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"cnnlab.viz.{module}"), name)
+    globals()[name] = value
+    return value
