@@ -1,0 +1,38 @@
+"""scikit-learn's 8x8 ``digits`` upsampled to 28x28: a tiny built-in dataset for offline runs."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+
+from cnnlab.data.dataset import ArrayDataset
+from cnnlab.data.registry import DIGIT_CLASSES
+
+TEST_FRACTION = 0.2  # the last 20% (359 of 1,797) are the test split, deterministically
+
+
+@functools.lru_cache(maxsize=1)
+def _digits_tensors(size: int = 28) -> tuple[torch.Tensor, torch.Tensor]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = torch.from_numpy(bunch.images).float().unsqueeze(1) * (255.0 / 16.0)  # 0..16 -> 0..255
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    images = x.round_().clamp_(0, 255).to(torch.uint8)
+    labels = torch.from_numpy(bunch.target).long()
+    return images, labels
+
+
+def load_digits_split(split: str = "train") -> ArrayDataset:
+    """The ``digits`` split as 28x28 uint8: train = first 1,438, test = last 359.
+
+    >>> load_digits_split("test").images.shape
+    torch.Size([359, 1, 28, 28])
+    """
+    images, labels = _digits_tensors()
+    n_test = round(len(labels) * TEST_FRACTION)
+    cut = len(labels) - n_test
+    part = slice(0, cut) if split == "train" else slice(cut, None)
+    return ArrayDataset(images[part].clone(), labels[part].clone(), DIGIT_CLASSES, "digits")

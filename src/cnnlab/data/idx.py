@@ -1,0 +1,127 @@
+"""Read IDX files (the MNIST format), gzip-compressed or raw, validating every header field.
+
+An IDX file is a 4-byte magic ``00 00 <dtype code> <ndim>``, then ``ndim`` big-endian uint32
+dimension sizes, then the values in C order. Every failure is a one-line :class:`DataError`
+that starts with the file's path.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab.errors import DataError
+
+# IDX dtype code -> NumPy dtype (multi-byte values are big-endian)
+IDX_DTYPES: dict[int, np.dtype] = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def decompress_bytes(raw: bytes, source: str | Path) -> bytes:
+    """Return the IDX bytes of a file's content, gunzipping it when it starts with the gzip magic.
+
+    One ``zlib`` call on the whole buffer (the fastest way CPython has to inflate), and
+    ``eof`` tells a complete stream from one cut short.
+    """
+    if not raw.startswith(_GZIP_MAGIC):
+        return raw
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # 16+: expect a gzip header and trailer
+    try:
+        data = inflater.decompress(raw)
+    except zlib.error as exc:
+        raise DataError(f"{source}: corrupt gzip data ({exc})") from None
+    if not inflater.eof:
+        raise DataError(f"{source}: truncated gzip stream ({len(raw):,} bytes; file cut short?)")
+    return data
+
+
+def parse_idx(data: bytes, source: str | Path, ndim: int | None = None) -> np.ndarray:
+    """Parse IDX bytes into a read-only NumPy array (no copy for uint8 data).
+
+    Args:
+        data: the decompressed file content.
+        source: the file name used in error messages.
+        ndim: the number of dimensions the caller expects (``None``: any).
+
+    >>> parse_idx(bytes([0, 0, 8, 1, 0, 0, 0, 2, 7, 9]), "x").tolist()
+    [7, 9]
+    """
+    if len(data) < 4:
+        raise DataError(f"{source}: truncated IDX file: {len(data)} bytes, no 4-byte header")
+    magic = int.from_bytes(data[:4], "big")
+    code, dims = data[2], data[3]
+    if data[0] != 0 or data[1] != 0 or dims == 0:
+        raise DataError(
+            f"{source}: not an IDX file (magic 0x{magic:08X}, expected 0x00000801 or 0x00000803)"
+        )
+    if code not in IDX_DTYPES:
+        known = ", ".join(f"0x{c:02X}" for c in IDX_DTYPES)
+        raise DataError(f"{source}: unknown IDX dtype code 0x{code:02X} (known: {known})")
+    if ndim is not None and dims != ndim:
+        raise DataError(f"{source}: expected an IDX file with {ndim} dimension(s), got {dims}")
+    header = 4 + 4 * dims
+    if len(data) < header:
+        raise DataError(
+            f"{source}: truncated IDX file: header needs {header} bytes, got {len(data)}"
+        )
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
+    dtype = IDX_DTYPES[code]
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    found = len(data) - header
+    shape_text = "x".join(map(str, shape))
+    if found < expected:
+        raise DataError(
+            f"{source}: truncated IDX file: header says {shape_text} needing {expected:,} bytes "
+            f"of data, found {found:,}"
+        )
+    if found > expected:
+        raise DataError(
+            f"{source}: {found - expected:,} unexpected bytes after the {shape_text} IDX data"
+        )
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+
+
+def read_idx(path: str | Path, ndim: int | None = None) -> np.ndarray:
+    """Read an IDX file (``.gz`` or raw; detected from the content, not the name).
+
+    >>> read_idx("mnist/t10k-labels-idx1-ubyte.gz").shape  # doctest: +SKIP
+    (10000,)
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    return parse_idx(decompress_bytes(raw, path), path, ndim)
+
+
+def read_idx_pair(
+    images_path: str | Path, labels_path: str | Path, num_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read an images file (N, H, W) uint8 and its labels file (N,) and check they agree.
+
+    Returns read-only arrays; labels are checked to lie in ``0 .. num_classes-1``.
+    """
+    images = read_idx(images_path, ndim=3)
+    labels = read_idx(labels_path, ndim=1)
+    if images.dtype != np.uint8:
+        raise DataError(f"{images_path}: expected uint8 images (code 0x08), got {images.dtype}")
+    if labels.dtype != np.uint8:
+        raise DataError(f"{labels_path}: expected uint8 labels (code 0x08), got {labels.dtype}")
+    if len(images) != len(labels):
+        raise DataError(
+            f"{images_path} has {len(images):,} images but {labels_path} has {len(labels):,} labels"
+        )
+    if len(labels) and int(labels.max()) >= num_classes:
+        bad = int(np.argmax(labels >= num_classes))
+        raise DataError(
+            f"{labels_path}: label {int(labels[bad])} at index {bad} is out of range "
+            f"0..{num_classes - 1}"
+        )
+    return images, labels

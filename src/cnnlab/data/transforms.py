@@ -1,0 +1,164 @@
+"""Per-batch transforms: ``Normalizer`` (uint8 -> float32) and ``Augment`` (shifts/rotations)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from cnnlab.errors import DataError
+
+NORMALIZER_KINDS = ("unit", "half", "meanstd", "pixel")
+PIXEL_EPS = 1e-7  # notebook 004: X_std + 1e-7, so constant (border) pixels map to 0
+
+
+def _moments(images: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std (population) of uint8 ``images`` on a 0..1 scale, in float64 chunks."""
+    total = s1 = s2 = None
+    for chunk in torch.split(images, 8192):
+        x = chunk.to(torch.float64) / 255.0
+        a, b = x.sum(dims), (x * x).sum(dims)
+        s1, s2 = (a, b) if s1 is None else (s1 + a, s2 + b)
+        total = (total or 0) + x.numel() // a.numel()
+    mean = s1 / total
+    var = (s2 / total - mean * mean).clamp_min(0.0)
+    return mean, var.sqrt()
+
+
+class Normalizer:
+    """Map uint8 images (0..255) to float32 model inputs.
+
+    Kinds: ``unit`` = x/255 (ToTensor); ``half`` = ``Normalize(0.5, 0.5)`` -> [-1, 1]
+    (notebook 001); ``meanstd`` = per-channel dataset mean/std; ``pixel`` = per-pixel
+    standardisation (notebook 004). ``meanstd`` and ``pixel`` need :meth:`fit` on the training
+    split. Floating-point input is taken to be already on a 0..1 scale.
+
+    >>> norm = Normalizer("half")
+    >>> norm(torch.tensor([[[[0, 255]]]], dtype=torch.uint8)).tolist()
+    [[[[-1.0, 1.0]]]]
+    """
+
+    def __init__(self, kind: str = "unit") -> None:
+        if kind not in NORMALIZER_KINDS:
+            raise DataError(f"unknown normalizer kind {kind!r} (use {', '.join(NORMALIZER_KINDS)})")
+        self.kind = kind
+        self.mean: torch.Tensor | None = None  # 0..1 scale, broadcastable to (C, H, W)
+        self.std: torch.Tensor | None = None
+        if kind == "unit":
+            self._set(torch.zeros(1, 1, 1), torch.ones(1, 1, 1))
+        elif kind == "half":
+            self._set(torch.full((1, 1, 1), 0.5), torch.full((1, 1, 1), 0.5))
+
+    def _set(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.mean = mean.to(torch.float32)
+        self.std = std.to(torch.float32)
+        # y = (x/255 - mean)/std = x * scale + shift: two in-place passes over the batch
+        self._scale = (1.0 / (255.0 * self.std.double())).float()
+        self._shift = (-self.mean.double() / self.std.double()).float()
+
+    @property
+    def fitted(self) -> bool:
+        return self.mean is not None
+
+    def fit(self, images: torch.Tensor) -> Normalizer:
+        """Fit mean/std on uint8 training images (N, C, H, W); no-op for ``unit``/``half``."""
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise DataError(
+                f"Normalizer.fit needs uint8 (N, C, H, W) images, got {images.dtype} "
+                f"{tuple(images.shape)}"
+            )
+        if self.kind == "meanstd":
+            mean, std = _moments(images, (0, 2, 3))
+            self._set(mean.view(-1, 1, 1), std.clamp_min(PIXEL_EPS).view(-1, 1, 1))
+        elif self.kind == "pixel":
+            mean, std = _moments(images, (0,))
+            self._set(mean, std + PIXEL_EPS)
+        return self
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        """Normalise a batch: uint8 (0..255) or floating (0..1), (B, C, H, W) or (C, H, W)."""
+        if not self.fitted:
+            raise DataError(f"Normalizer({self.kind!r}) used before fit(training images)")
+        if batch.dtype == torch.uint8:
+            return batch.float().mul_(self._scale).add_(self._shift)
+        return batch.float().mul(self._scale * 255.0).add_(self._shift)
+
+    def apply_255(self, batch: torch.Tensor) -> torch.Tensor:
+        """Normalise a float batch on the 0..255 scale (the loader's augmented batches)."""
+        if not self.fitted:
+            raise DataError(f"Normalizer({self.kind!r}) used before fit(training images)")
+        return batch.mul(self._scale).add_(self._shift)
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Back to the 0..1 scale (for pictures of model inputs)."""
+        return x * self.std + self.mean
+
+    def state_dict(self) -> dict:
+        """Plain floats/lists: safe for JSON and ``torch.load(weights_only=True)``."""
+        state: dict = {"kind": self.kind}
+        if self.kind in ("meanstd", "pixel") and self.fitted:
+            state["mean"] = self.mean.tolist()
+            state["std"] = self.std.tolist()
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict) -> Normalizer:
+        """Rebuild from :meth:`state_dict` output."""
+        norm = cls(str(state.get("kind", "")))
+        if norm.kind in ("meanstd", "pixel"):
+            if "mean" not in state or "std" not in state:
+                raise DataError(f"Normalizer state for {norm.kind!r} lacks mean/std")
+            norm._set(torch.tensor(state["mean"]), torch.tensor(state["std"]))
+        return norm
+
+    def __repr__(self) -> str:
+        return f"Normalizer({self.kind!r}, fitted={self.fitted})"
+
+
+class Augment:
+    """Random per-sample shifts (whole pixels, up to ``shift``) and rotations (up to ``rotate``
+    degrees), applied to a float batch with one ``affine_grid``/``grid_sample`` call.
+
+    Empty areas are filled with 0 (black background, as in MNIST/Fashion-MNIST); apply it
+    before normalisation.
+
+    >>> x = torch.rand(4, 1, 28, 28)
+    >>> Augment(shift=2)(x, torch.Generator().manual_seed(0)).shape
+    torch.Size([4, 1, 28, 28])
+    """
+
+    def __init__(self, shift: int = 2, rotate: float = 0.0) -> None:
+        if shift < 0 or rotate < 0:
+            raise DataError(f"Augment(shift={shift}, rotate={rotate}): both must be >= 0")
+        self.shift = int(shift)
+        self.rotate = float(rotate)
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        b, _, h, w = x.shape
+        if self.shift == 0 and self.rotate == 0:
+            return x
+        s = self.shift
+        dx = torch.randint(-s, s + 1, (b,), generator=generator).to(x.dtype)
+        dy = torch.randint(-s, s + 1, (b,), generator=generator).to(x.dtype)
+        angle = (torch.rand(b, generator=generator, dtype=x.dtype) * 2 - 1) * (
+            self.rotate * math.pi / 180
+        )
+        cos, sin = angle.cos(), angle.sin()
+        # theta maps output to input coordinates (normalised to [-1, 1]); shifting the picture
+        # by +dx pixels samples the input at x - dx, i.e. -2*dx/w in normalised units.
+        theta = torch.stack(
+            [
+                torch.stack([cos, -sin, -2 * dx / w], 1),
+                torch.stack([sin, cos, -2 * dy / h], 1),
+            ],
+            1,
+        )
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    def state_dict(self) -> dict:
+        return {"shift": self.shift, "rotate": self.rotate}
+
+    def __repr__(self) -> str:
+        return f"Augment(shift={self.shift}, rotate={self.rotate})"
