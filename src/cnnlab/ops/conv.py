@@ -154,8 +154,9 @@ def _padding_1d(padding):
     return (0, padding) if not isinstance(padding, str) else ("valid", padding)
 
 
-def conv1d(x, w, padding: str | int | Sequence[int] = "valid", stride: int = 1, *,
-           method: str = "auto") -> np.ndarray:
+def conv1d(
+    x, w, padding: str | int | Sequence[int] = "valid", stride: int = 1, *, method: str = "auto"
+) -> np.ndarray:
     """True 1-D convolution (kernel flipped), equal to ``numpy.convolve`` in shared modes.
 
     Args:
@@ -172,8 +173,9 @@ def conv1d(x, w, padding: str | int | Sequence[int] = "valid", stride: int = 1, 
     return _run(x[None, :], w[None, :], _padding_1d(padding), (1, stride), 1, method, True)[0]
 
 
-def correlate1d(x, w, padding: str | int | Sequence[int] = "valid", stride: int = 1, *,
-                method: str = "auto") -> np.ndarray:
+def correlate1d(
+    x, w, padding: str | int | Sequence[int] = "valid", stride: int = 1, *, method: str = "auto"
+) -> np.ndarray:
     """1-D cross-correlation (no flip); same arguments as :func:`conv1d`.
 
     >>> correlate1d([1, 2, 3, 4], [1, -1])
@@ -181,3 +183,75 @@ def correlate1d(x, w, padding: str | int | Sequence[int] = "valid", stride: int 
     """
     x, w = as_real_array(x, "input", 1), as_real_array(w, "kernel", 1)
     return _run(x[None, :], w[None, :], _padding_1d(padding), (1, stride), 1, method, False)[0]
+
+
+def _nchw_padding(padding, h, w, kh, kw, stride, dilation):
+    """Per-axis (before, after) for conv2d_nchw (correlation: 'same' puts extras bottom/right)."""
+    if isinstance(padding, str) or not isinstance(padding, Sequence):
+        return [
+            resolve_padding(n, m, padding, s, d)
+            for n, m, s, d in zip((h, w), (kh, kw), stride, dilation, strict=True)
+        ]
+    if len(padding) != 2:
+        raise CnnlabError(f"padding={tuple(padding)!r} must be one int or a pair")
+    return [
+        resolve_padding(n, m, p, s, d)
+        for n, m, p, s, d in zip((h, w), (kh, kw), padding, stride, dilation, strict=True)
+    ]
+
+
+def conv2d_nchw(
+    x,
+    w,
+    bias=None,
+    stride: int | tuple[int, int] = 1,
+    padding: str | int | Sequence = 0,
+    dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
+) -> np.ndarray:
+    """Batched multi-channel cross-correlation, the maths of ``torch.nn.functional.conv2d``.
+
+    Args:
+        x: input (N, C, H, W).
+        w: weights (O, C // groups, kh, kw).
+        bias: (O,) or None.
+        stride, padding, dilation: as in :func:`correlate2d` (padding int, pair, "valid",
+            "same" or "full").
+        groups: input and output channels are split into this many independent groups.
+
+    Returns:
+        float64 (N, O, H_out, W_out).
+
+    >>> conv2d_nchw(np.ones((1, 1, 3, 3)), np.ones((2, 1, 2, 2)), bias=[0, 1]).tolist()
+    [[[[4.0, 4.0], [4.0, 4.0]], [[5.0, 5.0], [5.0, 5.0]]]]
+    """
+    x = as_real_array(x, "input", 4).astype(np.float64, copy=False)
+    w = as_real_array(w, "weight", 4).astype(np.float64, copy=False)
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    g = int(groups)
+    if g < 1 or c % g or o % g or cg != c // g:
+        raise CnnlabError(
+            f"groups={groups} does not fit input channels {c}, weight shape {w.shape} "
+            f"(need C % groups == 0, O % groups == 0, weight.shape[1] == C // groups)"
+        )
+    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    pads = _nchw_padding(padding, h, wd, kh, kw, stride, dilation)
+    ho = output_size(h, kh, pads[0], stride[0], dilation[0])
+    wo = output_size(wd, kw, pads[1], stride[1], dilation[1])
+    xp = np.pad(x, ((0, 0), (0, 0), pads[0], pads[1]))
+    span = ((kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1)
+    win = np.lib.stride_tricks.sliding_window_view(xp, span, axis=(2, 3))
+    win = win[:, :, :: stride[0], :: stride[1], :: dilation[0], :: dilation[1]][:, :, :ho, :wo]
+    # (N, G, Cg, Ho, Wo, kh, kw) -> (N, G, Ho*Wo, Cg*kh*kw): one matrix product per group.
+    cols = win.reshape(n, g, cg, ho, wo, kh, kw).transpose(0, 1, 3, 4, 2, 5, 6)
+    cols = cols.reshape(n, g, ho * wo, cg * kh * kw)
+    wg = w.reshape(g, o // g, cg * kh * kw).transpose(0, 2, 1)
+    out = np.matmul(cols, wg)  # (N, G, Ho*Wo, O/G)
+    out = out.transpose(0, 1, 3, 2).reshape(n, o, ho, wo)
+    if bias is not None:
+        b = as_real_array(bias, "bias", 1).astype(np.float64, copy=False)
+        if b.shape != (o,):
+            raise CnnlabError(f"bias has shape {b.shape}; expected ({o},)")
+        out = out + b[None, :, None, None]
+    return out

@@ -7,6 +7,7 @@ message that repeats the values it got, e.g. ``stride=0 for input of length 5``.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 from cnnlab.errors import CnnlabError
@@ -17,10 +18,15 @@ PADDING_MODES = ("valid", "same", "full")
 
 def _check_int(name: str, value: object, minimum: int, context: str = "") -> int:
     """Return ``value`` as an int >= ``minimum`` or raise naming it."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or value != int(value)
+    ):
         raise CnnlabError(f"{name}={value!r} is not an integer{context}")
     if int(value) < minimum:
-        raise CnnlabError(f"{name}={value!r} must be >= {minimum}{context}")
+        raise CnnlabError(f"{name}={int(value)} must be >= {minimum}{context}")
     return int(value)
 
 
@@ -107,7 +113,12 @@ def full_padding(m: int, dilation: int = 1) -> tuple[int, int]:
 
 
 def resolve_padding(
-    n: int, m: int, padding: str | int | Sequence[int], s: int = 1, dilation: int = 1, *,
+    n: int,
+    m: int,
+    padding: str | int | Sequence[int],
+    s: int = 1,
+    dilation: int = 1,
+    *,
     flip: bool = False,
 ) -> tuple[int, int]:
     """Turn a padding spec for one axis into ``(before, after)`` zeros.
