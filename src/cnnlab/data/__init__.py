@@ -1,5 +1,7 @@
 """Datasets as in-memory tensors: IDX files, the registry, image folders, splits, the loader.
 
+Names are imported on first use, so ``cnnlab datasets`` (registry + checksums) never loads torch.
+
 >>> from cnnlab.data import load_dataset, make_split, Normalizer, BatchLoader
 >>> train = load_dataset("digits", "train")
 >>> split = make_split(train.labels, "random", seed=0)
@@ -12,55 +14,47 @@
 
 from __future__ import annotations
 
-from cnnlab.data.dataset import ArrayDataset, load_dataset
-from cnnlab.data.download import Verdict, download_dataset, download_file, verify_file
-from cnnlab.data.idx import parse_idx, read_idx, read_idx_pair
-from cnnlab.data.loader import BatchLoader, epoch_permutation
-from cnnlab.data.locate import locate_dataset
-from cnnlab.data.registry import (
-    DATASETS,
-    FASHION_CLASSES,
-    DatasetInfo,
-    FileInfo,
-    cache_root,
-    get_info,
-    search_dirs,
-)
-from cnnlab.data.split import Split, make_split
-from cnnlab.data.transforms import Augment, Normalizer
+import importlib
 
-__all__ = [
-    "DATASETS",
-    "FASHION_CLASSES",
-    "ArrayDataset",
-    "Augment",
-    "BatchLoader",
-    "DatasetInfo",
-    "FileInfo",
-    "Normalizer",
-    "Split",
-    "Verdict",
-    "cache_root",
-    "download_dataset",
-    "download_file",
-    "epoch_permutation",
-    "get_info",
-    "load_dataset",
-    "load_image_folder",
-    "locate_dataset",
-    "make_split",
-    "parse_idx",
-    "read_idx",
-    "read_idx_pair",
-    "search_dirs",
-    "verify_file",
-]
+# public name -> defining module (imported lazily)
+_LAZY = {
+    "ArrayDataset": "cnnlab.data.dataset",
+    "load_dataset": "cnnlab.data.dataset",
+    "Verdict": "cnnlab.data.download",
+    "download_dataset": "cnnlab.data.download",
+    "download_file": "cnnlab.data.download",
+    "verify_file": "cnnlab.data.download",
+    "load_image_folder": "cnnlab.data.folder",
+    "parse_idx": "cnnlab.data.idx",
+    "read_idx": "cnnlab.data.idx",
+    "read_idx_pair": "cnnlab.data.idx",
+    "BatchLoader": "cnnlab.data.loader",
+    "epoch_permutation": "cnnlab.data.loader",
+    "dataset_status": "cnnlab.data.locate",
+    "locate_dataset": "cnnlab.data.locate",
+    "DATASETS": "cnnlab.data.registry",
+    "FASHION_CLASSES": "cnnlab.data.registry",
+    "DatasetInfo": "cnnlab.data.registry",
+    "FileInfo": "cnnlab.data.registry",
+    "cache_root": "cnnlab.data.registry",
+    "get_info": "cnnlab.data.registry",
+    "search_dirs": "cnnlab.data.registry",
+    "Split": "cnnlab.data.split",
+    "make_split": "cnnlab.data.split",
+    "Augment": "cnnlab.data.transforms",
+    "Normalizer": "cnnlab.data.transforms",
+}
+
+__all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str):
-    # load_image_folder needs cnnlab.images (Pillow); import it on first use.
-    if name == "load_image_folder":
-        from cnnlab.data.folder import load_image_folder
-
-        return load_image_folder
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'cnnlab.data' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -62,3 +62,46 @@ def locate_dataset(
         f"{names} in a folder {name}/ and pass --data-dir <its parent> (data_dir=...) or set "
         f"CNNLAB_DATA=<its parent>"
     )
+
+
+def dataset_status(name: str, data_dir: str | Path | None = None, verify: bool = True) -> dict:
+    """Where ``name`` is found (no download) and whether its files check out, as plain data.
+
+    Returns a dict with ``name``, ``found`` (bool), ``origin`` and ``folder`` of the first
+    complete folder, ``looked`` (every place with the reason it did not qualify), ``files``
+    (name, path, bytes, ``ok``, ``detail`` per file), ``bytes`` and ``checksums`` (``OK``,
+    ``BAD`` or ``not checked``). The CLI's ``cnnlab datasets`` prints it.
+    """
+    from cnnlab.data.download import verify_file
+
+    info = get_info(name)
+    status: dict = {"name": name, "description": info.description, "classes": list(info.classes)}
+    status["sizes"] = dict(info.sizes)
+    if info.builtin:
+        status.update(found=True, origin="built in", folder=None, looked=[], files=[], bytes=0)
+        status["checksums"] = "n/a"
+        return status
+    status.update(found=False, origin=None, folder=None, looked=[], files=[], bytes=0)
+    status["checksums"] = "n/a"
+    for origin, folder in search_dirs(name, data_dir):
+        paths = files_in(folder, info)
+        if paths is None:
+            status["looked"].append(
+                {"origin": origin, "folder": str(folder), "reason": describe_missing(folder, info)}
+            )
+            continue
+        status.update(found=True, origin=origin, folder=str(folder))
+        for role, path in paths.items():
+            entry = {"role": role, "name": path.name, "path": str(path)}
+            entry["bytes"] = path.stat().st_size
+            if verify:
+                verdict = verify_file(path, info.files[role])
+                entry.update(ok=verdict.ok, detail=verdict.detail)
+            status["files"].append(entry)
+        status["bytes"] = sum(f["bytes"] for f in status["files"])
+        if verify:
+            status["checksums"] = "OK" if all(f["ok"] for f in status["files"]) else "BAD"
+        else:
+            status["checksums"] = "not checked"
+        break
+    return status
