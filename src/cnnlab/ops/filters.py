@@ -91,13 +91,13 @@ def list_kernels() -> list[tuple[str, str]]:
     return [(name, desc) for name, (_, desc) in KERNELS.items()]
 
 
-def _number(text: str, spec: str) -> float:
+def _number(text: str, spec: str, what: str = "kernel") -> float:
     try:
         value = float(text)
     except ValueError:
-        raise CnnlabError(f"kernel {spec!r}: {text.strip()!r} is not a number") from None
+        raise CnnlabError(f"{what} {spec!r}: {text.strip()!r} is not a number") from None
     if not np.isfinite(value):
-        raise CnnlabError(f"kernel {spec!r}: {text.strip()!r} is not a finite number")
+        raise CnnlabError(f"{what} {spec!r}: {text.strip()!r} is not a finite number")
     return value
 
 
