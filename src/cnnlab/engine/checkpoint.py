@@ -1,0 +1,247 @@
+"""Self-describing checkpoints: atomic writes, safe loading, rebuilding the model.
+
+A checkpoint is a dict of tensors and primitives (see DESIGN.md), so ``torch.load(path,
+weights_only=True)`` reads it without unpickling code. Anything else is refused.
+
+>>> import tempfile, torch
+>>> path = Path(tempfile.mkdtemp()) / "c.pt"
+>>> save_checkpoint(path, {"format_version": 1, "w": torch.ones(2)})
+>>> load_checkpoint(path)["w"].tolist()
+[1.0, 1.0]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cnnlab.errors import CheckpointError
+
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` atomically: temp file in the same folder, fsync, rename, fsync folder.
+
+    A crash at any moment leaves either the old file or the new one, never a partial file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    _fsync_dir(path.parent)
+
+
+def save_safetensors(path: str | Path, payload: dict[str, Any]) -> None:
+    """Write the weights as safetensors with the rebuild information as JSON metadata."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in payload["model_state"].items()}
+    meta_keys = ("model_args", "classes", "dataset", "input_shape", "normalizer", "epoch", "step")
+    meta = {k: json.dumps(payload.get(k)) for k in meta_keys}
+    meta["format_version"] = str(FORMAT_VERSION)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        save_file(state, str(tmp), metadata=meta)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``; CheckpointError for pickles or bad files."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        return _load_safetensors(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"refusing to load {path}: it contains pickled code/objects, "
+            f"not only tensors ({str(exc).splitlines()[0][:120]})"
+        ) from exc
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(payload, dict) or "model_state" not in payload:
+        raise CheckpointError(f"{path} is not a cnnlab checkpoint (no model_state)")
+    return payload
+
+
+def _load_safetensors(path: Path) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open API
+    except Exception as exc:  # safetensors raises its own error types
+        raise CheckpointError(f"cannot read safetensors file {path}: {exc}") from exc
+    payload: dict[str, Any] = {"model_state": state}
+    for key, value in meta.items():
+        try:
+            payload[key] = json.loads(value)
+        except json.JSONDecodeError:
+            payload[key] = value
+    if "model_args" not in payload:
+        raise CheckpointError(f"{path} has no cnnlab metadata (model_args); cannot rebuild it")
+    return payload
+
+
+def resolve_checkpoint(run_or_path: str | Path, which: str = "best") -> Path:
+    """A ``.pt``/``.safetensors`` file, or a run folder (``checkpoints/<which>.pt``).
+
+    A run-name folder holding ``version_N`` folders resolves to its latest version.
+    """
+    path = Path(run_or_path)
+    if path.is_file():
+        return path
+    if not path.exists():
+        raise CheckpointError(f"no such checkpoint or run folder: {path}")
+    from cnnlab.engine.runs import versions
+
+    for folder in (path, *reversed(versions(path))):
+        for candidate in (folder / "checkpoints" / f"{which}.pt", folder / f"{which}.pt"):
+            if candidate.is_file():
+                return candidate
+    raise CheckpointError(f"no checkpoints/{which}.pt in {path}")
+
+
+@dataclass
+class LoadedModel:
+    """A model rebuilt from a checkpoint, ready for inference (eval mode, CPU)."""
+
+    model: torch.nn.Module
+    normalizer: Any
+    classes: tuple[str, ...]
+    dataset: str
+    input_shape: tuple[int, int, int]
+    payload: dict[str, Any]
+    path: Path
+
+
+def load_weights(model: torch.nn.Module, payload: dict[str, Any], source: str = "checkpoint"):
+    """Load ``payload['model_state']`` into ``model``; CheckpointError naming any mismatch."""
+    want = getattr(model, "cnnlab_args", {}).get("name")
+    have = (payload.get("model_args") or {}).get("name")
+    if want and have and want != have:
+        raise CheckpointError(f"{source} holds a {have!r} model, not {want!r}")
+    state = payload["model_state"]
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{source} does not fit {want or type(model).__name__}: "
+            f"missing keys {missing[:5]}, unexpected keys {unexpected[:5]}"
+        )
+    for key, value in state.items():
+        if own[key].shape != value.shape:
+            raise CheckpointError(
+                f"{source}: {key} has shape {tuple(value.shape)}, "
+                f"the model expects {tuple(own[key].shape)}"
+            )
+    model.load_state_dict(state)
+
+
+def load_model(run_or_path: str | Path, which: str = "best") -> LoadedModel:
+    """Rebuild the model of a run folder or checkpoint file, in eval mode on the CPU.
+
+    >>> loaded = load_model("runs/tutorial_cnn-mnist/version_0")  # doctest: +SKIP
+    """
+    from cnnlab.data import Normalizer
+    from cnnlab.models import create_model
+
+    path = resolve_checkpoint(run_or_path, which)
+    payload = load_checkpoint(path)
+    args = dict(payload.get("model_args") or {})
+    if "name" not in args:
+        raise CheckpointError(f"{path}: model_args has no model name; cannot rebuild the model")
+    model = create_model(**args)
+    load_weights(model, payload, source=str(path))
+    model.eval()
+    norm_state = payload.get("normalizer")
+    normalizer = Normalizer.from_state(norm_state) if norm_state else Normalizer("unit")
+    shape = payload.get("input_shape") or (args.get("in_channels", 1), 28, 28)
+    classes = tuple(payload.get("classes") or (str(i) for i in range(args.get("num_classes", 10))))
+    return LoadedModel(
+        model=model,
+        normalizer=normalizer,
+        classes=classes,
+        dataset=str(payload.get("dataset") or ""),
+        input_shape=tuple(int(s) for s in shape),
+        payload=payload,
+        path=path,
+    )
+
+
+def rng_state() -> dict[str, Any]:
+    """python, numpy and torch RNG states as tensors/ints (weights_only-loadable)."""
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy_keys": torch.from_numpy(keys.astype(np.int64)),
+        "numpy_pos": int(pos),
+        "numpy_has_gauss": int(has_gauss),
+        "numpy_cached_gaussian": float(cached),
+        "python": torch.tensor(internal, dtype=torch.int64),
+        "python_version": int(version),
+        "python_gauss": gauss,
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` captured."""
+    torch.set_rng_state(state["torch"])
+    keys = state["numpy_keys"].numpy().astype(np.uint32)
+    np.random.set_state(
+        (
+            "MT19937",
+            keys,
+            state["numpy_pos"],
+            state["numpy_has_gauss"],
+            state["numpy_cached_gaussian"],
+        )
+    )
+    internal = tuple(int(v) for v in state["python"].tolist())
+    random.setstate((state["python_version"], internal, state["python_gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

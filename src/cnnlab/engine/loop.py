@@ -1,0 +1,372 @@
+"""fit(): the training loop, readable on one screen, plus the state it shares with callbacks.
+
+Order per step: forward -> loss -> backward -> optimiser -> scheduler -> callbacks. At each
+evaluation point (epoch end, or every ``eval_every`` steps): evaluate -> callbacks (early
+stopping, best checkpoint) -> log. ``train_seconds`` excludes evaluation time.
+
+>>> from cnnlab.config import TrainConfig
+>>> result = fit(TrainConfig(dataset="digits", epochs=1, runs_dir="/tmp/r"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cnnlab.config import TrainConfig
+from cnnlab.engine import checkpoint as ckpt
+from cnnlab.engine.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from cnnlab.engine.data_setup import PreparedData, make_loader, prepare_data
+from cnnlab.engine.device import autocast, bf16_supported, pick_device, seed_everything, set_threads
+from cnnlab.engine.evaluate import evaluate
+from cnnlab.engine.optim import build_loss, build_optimizer, build_scheduler
+from cnnlab.engine.runs import RunLog, new_run_dir
+from cnnlab.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class SingleProcess:
+    """The default ``dist`` object: one process. A DDP context offers the same five members."""
+
+    rank, world_size, is_main = 0, 1, True
+
+    def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor
+
+    def barrier(self) -> None: ...
+
+    def wrap_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        return model
+
+
+@dataclass
+class FitResult:
+    run_dir: Path
+    model: torch.nn.Module
+    history: list[dict[str, Any]]
+    best_metrics: dict[str, Any]
+    train_seconds: float
+    epochs: float = 0.0  # epochs trained (fractional when stopped mid-epoch)
+    steps: int = 0
+    stopped_early: bool = False
+    bf16: bool = False  # whether bf16 autocast was actually used
+    images: int = 0  # training images processed (this process, all epochs)
+
+
+@dataclass
+class TrainState:
+    """Everything the loop and its callbacks share; ``save(which)`` writes a checkpoint."""
+
+    config: TrainConfig
+    model: torch.nn.Module  # possibly wrapped (DDP)
+    raw_model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    data: PreparedData
+    loader: Any  # cnnlab.data.BatchLoader
+    run_dir: Path
+    dist: Any
+    steps_per_epoch: int
+    total_steps: int
+    callbacks: list[Callback] = field(default_factory=list)
+    epoch: int = 0  # epochs completed
+    batch_in_epoch: int = 0  # batches done in the current epoch
+    step: int = 0  # optimiser steps done
+    epoch_done: bool = False
+    stop_training: bool = False
+    train_seconds: float = 0.0
+    images: int = 0  # training images processed by this rank
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_metrics: dict[str, Any] = field(default_factory=dict)
+    accum: dict[str, float] = field(default_factory=lambda: {"loss": 0.0, "correct": 0, "n": 0})
+    resumed_from: Path | None = None
+    best_state: dict | None = None  # best weights of a resumed run (for restore_best_weights)
+
+    @property
+    def has_validation(self) -> bool:
+        return self.data.val is not None and len(self.data.val.labels) > 0
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "format_version": ckpt.FORMAT_VERSION,
+            "model_args": dict(self.raw_model.cnnlab_args),
+            "model_state": {k: v.detach().cpu() for k, v in self.raw_model.state_dict().items()},
+            "optimizer_state": self.optimizer.state_dict(),
+            "scheduler_state": self.scheduler.state_dict(),
+            "config": self.config.to_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "batch_in_epoch": self.batch_in_epoch,
+            "train_seconds": self.train_seconds,
+            "images_seen": self.images,
+            "accum": dict(self.accum),
+            "rng_state": ckpt.rng_state(),
+            "metrics": dict(self.best_metrics),
+            "history": [dict(r) for r in self.history],
+            "callbacks": {type(c).__name__: c.state_dict() for c in self.callbacks},
+            "split": self.data.split.to_dict(),
+            "normalizer": self.data.normalizer.state_dict(),
+            "classes": list(self.data.classes),
+            "dataset": self.config.dataset,
+            "input_shape": list(self.data.input_shape),
+        }
+
+    def save(self, which: str) -> None:
+        """Write checkpoints/<which>.pt (and best.safetensors) on the main process only."""
+        if not self.dist.is_main:
+            return
+        payload = self.payload()
+        folder = self.run_dir / "checkpoints"
+        ckpt.save_checkpoint(folder / f"{which}.pt", payload)
+        if which == "best":
+            ckpt.save_safetensors(folder / "best.safetensors", payload)
+
+
+def fit(
+    config: TrainConfig,
+    *,
+    progress: Callback | None = None,
+    callbacks: list[Callback] | tuple = (),
+    resume: str | Path | None = None,
+    dist: Any = None,
+) -> FitResult:
+    """Train ``config.model`` on ``config.dataset``; returns the run folder, model and history.
+
+    ``resume``: a run version folder whose ``checkpoints/last.pt`` is continued exactly.
+    ``progress``/``callbacks`` receive the hooks of :class:`Callback` (the CLI's progress bar).
+    """
+    dist = dist or SingleProcess()
+    state = _setup(config, resume, dist)
+    config = state.config
+    extra = [c for c in (*callbacks, progress) if c is not None]
+    state.callbacks = _standard_callbacks(config, state.has_validation) + extra
+    if state.resumed_from is not None:
+        saved = ckpt.load_checkpoint(state.resumed_from)["callbacks"]
+        for cb in state.callbacks:
+            cb.load_state_dict(saved.get(type(cb).__name__, {}) or {})
+    device = next(state.raw_model.parameters()).device
+    use_bf16 = config.bf16 and bf16_supported(device)
+    if config.bf16 and not use_bf16:
+        log.warning("bf16 requested but %s has no fast bf16: training in float32", device)
+    loss_fn = build_loss(config)
+    loader = state.loader
+    _call(state, "on_train_begin")
+    start = time.perf_counter() - state.train_seconds
+    eval_seconds = 0.0
+    while state.step < state.total_steps and not state.stop_training:
+        state.epoch_done = False
+        _call(state, "on_epoch_begin")
+        state.model.train()
+        for x, y in loader.batches(state.epoch, state.batch_in_epoch):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with autocast(device, use_bf16):
+                logits = state.model(x)
+            loss = loss_fn(logits.float(), y)
+            state.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            state.optimizer.step()
+            state.scheduler.step()
+            state.step += 1
+            state.batch_in_epoch += 1
+            state.images += len(y)
+            correct = (logits.detach().argmax(1) == y).sum().item()
+            _accumulate(state.accum, loss.item() * len(y), correct, len(y))
+            state.epoch_done = state.batch_in_epoch >= state.steps_per_epoch
+            state.train_seconds = time.perf_counter() - start - eval_seconds
+            logs = {"loss": loss.item(), "accuracy": correct / len(y), "images": len(y)}
+            if _eval_now(config, state):
+                eval_seconds += _evaluate_point(state, use_bf16)
+            _call(state, "on_batch_end", logs)
+            if state.step >= state.total_steps or state.stop_training:
+                break
+        if state.epoch_done:
+            state.epoch += 1
+            state.batch_in_epoch = 0
+            final = state.step >= state.total_steps
+            if (config.eval_every is None or final) and not _just_evaluated(state):
+                eval_seconds += _evaluate_point(state, use_bf16)
+            _call(state, "on_epoch_end")
+        elif state.step >= state.total_steps or state.stop_training:
+            if not _just_evaluated(state):
+                eval_seconds += _evaluate_point(state, use_bf16)
+            _call(state, "on_epoch_end")
+    state.train_seconds = time.perf_counter() - start - eval_seconds
+    _call(state, "on_train_end")
+    stopper = next((c for c in state.callbacks if isinstance(c, EarlyStopping)), None)
+    return FitResult(
+        run_dir=state.run_dir,
+        model=state.raw_model,
+        history=state.history,
+        best_metrics=state.best_metrics,
+        train_seconds=state.train_seconds,
+        epochs=state.step / state.steps_per_epoch,
+        steps=state.step,
+        stopped_early=bool(stopper and stopper.stopped_step is not None),
+        bf16=use_bf16,
+        images=state.images,
+    )
+
+
+def _setup(config: TrainConfig, resume: str | Path | None, dist: Any) -> TrainState:
+    """Seed, build data/model/optimiser, create or reopen the run folder, restore a checkpoint."""
+    from cnnlab.models import create_model
+
+    payload = None
+    if resume is not None:
+        payload = ckpt.load_checkpoint(Path(resume) / "checkpoints" / "last.pt")
+        config = TrainConfig.from_dict(payload["config"], source=f"{resume}").with_overrides(
+            **_resume_overrides(config, TrainConfig.from_dict(payload["config"]))
+        )
+    if config.early_stopping and config.val_fraction == 0 and config.validate_on == "split":
+        raise ConfigError("early_stopping needs validation data (val_fraction > 0)")
+    set_threads(config.threads)
+    seed_everything(config.seed, config.deterministic)
+    device = pick_device(config.device)
+    data = prepare_data(
+        config,
+        split_state=payload["split"] if payload else None,
+        normalizer_state=payload["normalizer"] if payload else None,
+    )
+    channels, size = data.input_shape[0], data.input_shape[-1]
+    model = create_model(
+        config.model,
+        in_channels=channels,
+        num_classes=len(data.classes),
+        input_size=size,
+        **config.model_kwargs,
+    ).to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model.parameters(), config)
+    loader = make_loader(config, data, dist.rank, dist.world_size)
+    per_epoch = max(1, loader.num_batches())
+    total = config.max_steps or config.epochs * per_epoch
+    scheduler = build_scheduler(optimizer, config, per_epoch, total)
+    run_dir = Path(resume) if resume is not None else _new_run(config, dist)
+    state = TrainState(
+        config=config,
+        model=dist.wrap_model(model),
+        raw_model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        data=data,
+        loader=loader,
+        run_dir=run_dir,
+        dist=dist,
+        steps_per_epoch=per_epoch,
+        total_steps=total,
+    )
+    if payload is not None:
+        _restore(state, payload)
+    if dist.is_main:
+        (run_dir / "config.yaml").write_text(config.to_yaml())
+    return state
+
+
+def _resume_overrides(requested: TrainConfig, saved: TrainConfig) -> dict[str, Any]:
+    """On resume only the length of training and the execution details may change."""
+    keys = ("epochs", "max_steps", "threads", "device", "checkpoint_every")
+    default = TrainConfig()
+    return {k: getattr(requested, k) for k in keys if getattr(requested, k) != getattr(default, k)}
+
+
+def _new_run(config: TrainConfig, dist: Any) -> Path:
+    if not dist.is_main:
+        return Path(config.runs_dir) / config.run_name / "not-main"
+    return new_run_dir(config.runs_dir, config.run_name)
+
+
+def _restore(state: TrainState, payload: dict[str, Any]) -> None:
+    ckpt.load_weights(state.raw_model, payload, source=str(state.run_dir))
+    state.optimizer.load_state_dict(payload["optimizer_state"])
+    state.scheduler.load_state_dict(payload["scheduler_state"])
+    state.epoch, state.step = payload["epoch"], payload["step"]
+    state.batch_in_epoch = payload["batch_in_epoch"]
+    state.train_seconds = payload.get("train_seconds", 0.0)
+    state.images = payload.get("images_seen", 0)
+    state.accum = dict(payload["accum"])
+    state.history = [dict(r) for r in payload["history"]]
+    state.best_metrics = dict(payload.get("metrics") or {})
+    state.resumed_from = state.run_dir / "checkpoints" / "last.pt"
+    best = state.run_dir / "checkpoints" / "best.pt"
+    if best.is_file():
+        state.best_state = ckpt.load_checkpoint(best)["model_state"]
+    ckpt.set_rng_state(payload["rng_state"])
+
+
+def _standard_callbacks(config: TrainConfig, has_validation: bool) -> list[Callback]:
+    out: list[Callback] = []
+    if config.early_stopping:
+        out.append(
+            EarlyStopping(
+                config.monitor,
+                config.mode,
+                config.patience,
+                config.min_delta,
+                config.min_epochs,
+                config.restore_best_weights,
+            )
+        )
+    monitor = config.monitor if has_validation else "train_loss"
+    mode = config.mode if has_validation else "min"
+    out.append(ModelCheckpoint(monitor, mode, config.checkpoint_every))
+    return out
+
+
+def _accumulate(accum: dict[str, float], loss_sum: float, correct: int, n: int) -> None:
+    accum["loss"] += loss_sum
+    accum["correct"] += correct
+    accum["n"] += n
+
+
+def _eval_now(config: TrainConfig, state: TrainState) -> bool:
+    return config.eval_every is not None and state.step % config.eval_every == 0
+
+
+def _just_evaluated(state: TrainState) -> bool:
+    return bool(state.history) and state.history[-1]["step"] == state.step
+
+
+def _evaluate_point(state: TrainState, use_bf16: bool) -> float:
+    """Validate, append a history row, run ``on_evaluate`` hooks; returns seconds spent."""
+    t0 = time.perf_counter()
+    sums = torch.tensor([state.accum["loss"], state.accum["correct"], state.accum["n"]])
+    sums = state.dist.all_reduce_sum(sums.double())
+    n = max(1.0, float(sums[2]))
+    row: dict[str, Any] = {
+        "epoch": round(state.step / state.steps_per_epoch, 4),
+        "step": state.step,
+        "train_loss": float(sums[0]) / n,
+        "train_accuracy": float(sums[1]) / n,
+        "val_loss": None,
+        "val_accuracy": None,
+        "lr": state.optimizer.param_groups[0]["lr"],
+        "seconds": round(state.train_seconds, 3),
+    }
+    if state.has_validation:
+        result = evaluate(
+            state.raw_model,
+            state.data.val,
+            state.data.normalizer,
+            state.config.eval_batch_size,
+            bf16=use_bf16,
+            channels_last=state.config.channels_last,
+        )
+        row["val_loss"], row["val_accuracy"] = result.loss, result.accuracy
+    state.accum = {"loss": 0.0, "correct": 0, "n": 0}
+    state.history.append(row)
+    _call(state, "on_evaluate", row)
+    if state.dist.is_main:
+        RunLog(state.run_dir, state.history).flush()
+    return time.perf_counter() - t0
+
+
+def _call(state: TrainState, hook: str, *args: Any) -> None:
+    for cb in state.callbacks:
+        getattr(cb, hook)(state, *args)

@@ -1,0 +1,91 @@
+"""Optimisers, learning-rate schedules and the loss, built from a TrainConfig.
+
+Schedules are functions of the optimiser step (not the epoch), so a run resumed in the middle
+of an epoch continues on exactly the same learning-rate curve.
+
+>>> import torch
+>>> from cnnlab.config import TrainConfig
+>>> opt = build_optimizer(torch.nn.Linear(2, 2).parameters(), TrainConfig(optimizer="sgd"))
+>>> type(opt).__name__, opt.param_groups[0]["lr"]
+('SGD', 0.01)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import torch
+
+from cnnlab.config import TrainConfig
+
+# The usual defaults (Keras and PyTorch agree on these), used when config.lr is None.
+DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3, "nadam": 1e-3, "rmsprop": 1e-3}
+
+
+def learning_rate(config: TrainConfig) -> float:
+    """The peak learning rate: ``config.lr`` or the optimiser's default."""
+    return config.lr if config.lr is not None else DEFAULT_LR[config.optimizer]
+
+
+def build_optimizer(params: Iterable, config: TrainConfig) -> torch.optim.Optimizer:
+    """sgd (momentum, nesterov), adam, adamw, nadam or rmsprop with weight decay."""
+    lr, wd = learning_rate(config), config.weight_decay
+    name = config.optimizer
+    if name == "sgd":
+        return torch.optim.SGD(
+            params, lr=lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=wd
+        )
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    if name == "nadam":
+        return torch.optim.NAdam(params, lr=lr, weight_decay=wd)
+    # Keras's RMSprop defaults (rho=0.9, eps=1e-7) rather than torch's alpha=0.99.
+    return torch.optim.RMSprop(
+        params, lr=lr, alpha=0.9, eps=1e-7, momentum=config.momentum, weight_decay=wd
+    )
+
+
+def lr_factor(
+    config: TrainConfig, steps_per_epoch: int, total_steps: int
+) -> Callable[[int], float]:
+    """Multiplier of the peak lr as a function of the step index (0-based)."""
+    kind = config.schedule
+    total = max(1, total_steps)
+    if kind == "constant":
+        return lambda step: 1.0
+    if kind == "step":
+        every = max(1, round(config.step_epochs * steps_per_epoch))
+        return lambda step: config.step_gamma ** (step // every)
+    if kind == "cosine":
+        return lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+    # one-cycle (cosine annealing as torch's OneCycleLR): lr/25 -> lr -> lr/1e4
+    up = max(1, round(config.warmup_fraction * total))
+    start, end = 1 / 25, 1 / 1e4
+
+    def one_cycle(step: int) -> float:
+        if step < up:
+            return _cos_interp(start, 1.0, step / up)
+        return _cos_interp(1.0, end, min(1.0, (step - up) / max(1, total - up)))
+
+    return one_cycle
+
+
+def _cos_interp(a: float, b: float, t: float) -> float:
+    return b + (a - b) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """A LambdaLR stepped once per optimiser step."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_factor(config, steps_per_epoch, total_steps)
+    )
+
+
+def build_loss(config: TrainConfig) -> torch.nn.Module:
+    """Cross-entropy on logits, with optional label smoothing."""
+    return torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
