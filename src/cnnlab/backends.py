@@ -1,0 +1,177 @@
+"""Prediction backends for exported models: ONNX Runtime and safetensors + JSON manifest.
+
+Both read only data: ONNX files are opened by ONNX Runtime alone, safetensors weights are plain
+tensors, and the manifest is JSON; the model is rebuilt with ``create_model(**model_args)``. Each
+backend exposes the same small surface as a checkpoint-backed predictor: ``manifest`` (model
+args, input shape, normaliser state, classes, dataset, style), ``normalizer`` and
+``logits(x)`` for a normalised float32 batch (B, C, H, W).
+
+>>> backend = OnnxBackend("model.onnx")  # doctest: +SKIP
+>>> backend.logits(x).shape  # doctest: +SKIP
+(1, 10)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnlab.errors import CheckpointError
+
+MANIFEST_KEYS = ("model_args", "input_shape", "normalizer", "classes")
+
+
+def _check_manifest(manifest: Any, source: Path) -> dict[str, Any]:
+    if not isinstance(manifest, dict):
+        raise CheckpointError(f"{source}: the manifest is not a JSON object")
+    missing = [k for k in MANIFEST_KEYS if k not in manifest]
+    if missing:
+        raise CheckpointError(f"{source}: manifest lacks {', '.join(missing)}")
+    if not isinstance(manifest["model_args"], dict) or "name" not in manifest["model_args"]:
+        raise CheckpointError(f"{source}: manifest model_args has no model name")
+    manifest.setdefault("dataset", "")
+    manifest.setdefault("style", "fashion" if "fashion" in manifest["dataset"] else "mnist")
+    return manifest
+
+
+def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
+    """Load and validate a JSON manifest written by ``cnnlab export --format safetensors``."""
+    path = Path(path)
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"manifest not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"manifest {path} is not valid JSON: {exc}") from None
+    return _check_manifest(manifest, path)
+
+
+def _embedded_manifest(weights: Path) -> dict[str, Any] | None:
+    """The manifest stored in the safetensors header (ours, or the engine's per-key metadata)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as exc:  # safetensors has its own error types
+        raise CheckpointError(f"cannot read safetensors file {weights}: {exc}") from None
+    if "cnnlab_manifest" in meta:
+        return json.loads(meta["cnnlab_manifest"])
+    if "model_args" in meta:
+        out = {}
+        for key, value in meta.items():
+            try:
+                out[key] = json.loads(value)
+            except json.JSONDecodeError:
+                out[key] = value
+        return out
+    return None
+
+
+def load_manifest_model(
+    path: str | os.PathLike, weights: str | os.PathLike | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """Rebuild a torch model from ``model.safetensors`` + ``model.json`` without pickle.
+
+    Args:
+        path: the manifest (``.json``) or the weights (``.safetensors``, manifest beside it or,
+            failing that, embedded in the file's header).
+        weights: the weights file when not the manifest's ``weights`` entry.
+
+    Returns:
+        ``(model in eval mode, manifest)``.
+    """
+    from safetensors.torch import load_file
+
+    from cnnlab.engine.checkpoint import load_weights
+    from cnnlab.models import create_model
+
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        weights = Path(weights or path)
+        sidecar = path.with_suffix(".json")
+        if sidecar.is_file():
+            manifest = read_manifest(sidecar)
+        else:
+            manifest = _check_manifest(_embedded_manifest(weights), weights)
+    else:
+        manifest = read_manifest(path)
+        weights = Path(
+            weights or path.with_name(manifest.get("weights", path.stem + ".safetensors"))
+        )
+    if not weights.is_file():
+        raise CheckpointError(f"weights not found: {weights} (named by the manifest {path})")
+    expected = manifest.get("weights_sha256")
+    if expected and hashlib.sha256(weights.read_bytes()).hexdigest() != expected:
+        raise CheckpointError(f"{weights} does not match the sha256 in its manifest")
+    try:
+        state = load_file(str(weights))
+    except Exception as exc:
+        raise CheckpointError(f"cannot read safetensors file {weights}: {exc}") from None
+    model = create_model(**manifest["model_args"])
+    load_weights(model, {"model_state": state, "model_args": manifest["model_args"]}, str(weights))
+    return model.eval(), manifest
+
+
+def _normalizer(manifest: dict[str, Any]):
+    from cnnlab.data import Normalizer
+
+    return Normalizer.from_state(manifest.get("normalizer") or {"kind": "unit"})
+
+
+class TorchManifestBackend:
+    """A model rebuilt from safetensors + manifest, run eagerly by PyTorch."""
+
+    kind = "safetensors"
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.model, self.manifest = load_manifest_model(path)
+        self.normalizer = _normalizer(self.manifest)
+        self.path = Path(path)
+
+    def logits(self, x) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return self.model(torch.as_tensor(x, dtype=torch.float32)).numpy()
+
+
+class OnnxBackend:
+    """An exported ``.onnx`` file run by ONNX Runtime (metadata gives the manifest)."""
+
+    kind = "onnx"
+    model = None  # no torch module: feature maps are not available
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise CheckpointError(f"ONNX model not found: {self.path}")
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+            first = str(exc).splitlines()[0][:200]
+            raise CheckpointError(f"cannot load ONNX model {self.path}: {first}") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if "cnnlab_manifest" not in meta:
+            raise CheckpointError(f"{self.path} has no cnnlab metadata; export it with cnnlab")
+        self.manifest = _check_manifest(json.loads(meta["cnnlab_manifest"]), self.path)
+        self.normalizer = _normalizer(self.manifest)
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_name = self.session.get_outputs()[0].name
+
+    def logits(self, x) -> np.ndarray:
+        batch = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+        return self.session.run([self.output_name], {self.input_name: batch})[0]

@@ -1,0 +1,87 @@
+"""``cnnlab serve``: the draw-a-digit page and the JSON API (FastAPI + uvicorn)."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+
+from cnnlab.errors import CnnlabError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="serve a model: drawing page at /, POST /predict, /docs",
+        description=(
+            "Load RUN once (run folder, .pt checkpoint, .onnx, or .safetensors with its manifest) "
+            "and serve it with uvicorn. Needs the serve extra: pip install 'cnnlab[serve]'."
+        ),
+    )
+    p.add_argument("run", metavar="RUN", help="run folder, checkpoint, .onnx or .safetensors")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free)")
+    p.add_argument("--max-upload-mb", type=float, default=5.0, metavar="MB",
+                   help="largest image upload; bigger gets 413 (default 5)")  # fmt: skip
+    p.add_argument("--max-pixels", type=int, default=20_000_000, metavar="N",
+                   help="largest width x height decoded; more gets 400 (default 2e7)")  # fmt: skip
+    p.add_argument("--max-concurrent", type=int, default=2, metavar="N",
+                   help="images processed at once (default 2)")  # fmt: skip
+    p.add_argument("--threads", type=int, default=1, help="torch threads per inference (default 1)")
+    p.add_argument("--log-level", default="info",
+                   choices=("critical", "error", "warning", "info", "debug"))  # fmt: skip
+    p.set_defaults(func=_serve)
+
+
+def _settings(args: argparse.Namespace):
+    from cnnlab.serve.app import ServeSettings
+
+    if not 0 < args.max_upload_mb <= 1024:
+        raise CnnlabError(f"--max-upload-mb {args.max_upload_mb} must be in (0, 1024]")
+    if args.max_pixels < 1:
+        raise CnnlabError(f"--max-pixels {args.max_pixels} must be positive")
+    if args.max_concurrent < 1 or args.threads < 1:
+        raise CnnlabError(
+            f"--max-concurrent {args.max_concurrent} and --threads {args.threads} must be >= 1"
+        )
+    if not 0 <= args.port <= 65535:
+        raise CnnlabError(f"--port {args.port} is not a TCP port")
+    return ServeSettings(
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_pixels=args.max_pixels,
+        max_concurrent=args.max_concurrent,
+        torch_threads=args.threads,
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    try:
+        import uvicorn
+
+        from cnnlab.serve.app import create_app
+    except ModuleNotFoundError as exc:
+        raise CnnlabError(f"serving needs {exc.name}: pip install 'cnnlab[serve]'") from None
+    from cnnlab.predict import Predictor
+
+    predictor = Predictor.load(args.run)
+    app = create_app(predictor, settings)
+    if not _is_loopback(args.host):
+        sys.stderr.write(
+            f"cnnlab: warning: listening on {args.host}, reachable from other machines\n"
+        )
+    info = app.state.service.info()
+    print(
+        f"serving {info.get('model') or 'model'} ({info.get('dataset') or '?'}) from {args.run} "
+        f"on http://{args.host}:{args.port}  (page /, API /predict, docs /docs)",
+        flush=True,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

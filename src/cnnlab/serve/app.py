@@ -1,0 +1,235 @@
+"""The FastAPI app: ``create_app(predictor, settings)``.
+
+Endpoints: ``POST /predict`` (multipart field ``file``, a JSON body ``{"image": "<base64>"}``
+or a raw ``image/*`` body), ``GET /healthz``, ``GET /model``, ``GET /`` (the drawing page) and
+FastAPI's ``/docs``. Every bad input is a 4xx with ``{"detail": "<one line>"}``; the request body
+is read with a byte budget (``Content-Length`` and the streamed size) before anything is decoded,
+and inference runs in Starlette's thread pool behind a semaphore so a burst of large photos cannot
+exhaust memory or block the event loop.
+
+>>> from cnnlab.predict import Predictor  # doctest: +SKIP
+>>> app = create_app(Predictor.load("runs/tutorial_cnn-mnist"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from cnnlab.errors import ImageError
+from cnnlab.serve.codec import decode_base64_image
+from cnnlab.serve.service import InferenceService, UnsupportedFormat
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Server limits; the CLI flags of ``cnnlab serve`` map onto these fields."""
+
+    max_upload_bytes: int = 5 * MB  # largest encoded image accepted (bigger -> 413)
+    max_pixels: int = 20_000_000  # largest width x height decoded (bigger -> 400)
+    max_concurrent: int = 2  # images preprocessed/inferred at once (bounds memory and CPU)
+    torch_threads: int = 1  # intra-op threads per inference; one image is too small to split
+    feature_maps: int = 32  # first-conv maps returned per request
+
+    def max_body_bytes(self) -> int:
+        """Body budget: base64 in JSON is 4/3 of the image, plus room for multipart headers."""
+        return self.max_upload_bytes * 4 // 3 + 64 * 1024
+
+
+class Features(BaseModel):
+    layer: str = Field(description="module name of the first convolution")
+    shape: list[int] = Field(description="(channels, height, width) of its output")
+    maps: list[str] = Field(description="each map as a base64 gray PNG, min-max scaled")
+
+
+class PredictResponse(BaseModel):
+    label: int = Field(description="index of the most probable class")
+    class_name: str
+    probability: float = Field(description="softmax probability of the label")
+    probs: list[float] = Field(description="softmax probabilities, one per class")
+    preprocessed: str = Field(description="base64 PNG of the image the network saw")
+    ms: float = Field(description="server time for decode, preprocess and inference")
+    features: Features | None = Field(description="first conv layer output (torch models)")
+
+
+_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            },
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "image": {"type": "string", "description": "base64 PNG or data: URL"}
+                    },
+                    "required": ["image"],
+                }
+            },
+        },
+    }
+}
+
+
+def create_app(predictor: Any, settings: ServeSettings | None = None) -> FastAPI:
+    """Build the app around an already loaded predictor (loaded once, shared by requests).
+
+    Args:
+        predictor: a :class:`cnnlab.predict.Predictor` (any backend).
+        settings: limits; defaults to :class:`ServeSettings`.
+    """
+    settings = settings or ServeSettings()
+    service = InferenceService(predictor, settings)
+    app = FastAPI(
+        title="cnnlab",
+        version=_version(),
+        description="Classify a drawn digit or an uploaded photo with a cnnlab model.",
+    )
+    app.state.service = service
+    app.state.settings = settings
+    static = resources.files("cnnlab.serve") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if request.url.path == "/" or request.url.path.startswith("/static"):
+            # The page loads nothing from elsewhere; say so to the browser.
+            response.headers["Content-Security-Policy"] = (
+                "default-src 'self'; img-src 'self' data: blob:; connect-src 'self'"
+            )
+        return response
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(str(static / "index.html"), media_type="text/html")
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """Liveness: the model is loaded and the server answers."""
+        return {"status": "ok"}
+
+    @app.get("/model")
+    def model_info() -> dict[str, Any]:
+        """What is being served: architecture summary, dataset, classes, accuracy if known."""
+        return service.info()
+
+    @app.post("/predict", response_model=PredictResponse, openapi_extra=_BODY_DOC)
+    async def predict(request: Request) -> dict[str, Any]:
+        """Classify one image: multipart ``file`` (PNG/JPEG/WebP) or JSON ``{"image": b64}``."""
+        body = await _read_limited(request, settings.max_body_bytes())
+        data = await _image_bytes(request, body)
+        if len(data) > settings.max_upload_bytes:
+            raise HTTPException(413, _too_large(len(data), settings.max_upload_bytes))
+        try:
+            return await run_in_threadpool(service.predict_bytes, data)
+        except UnsupportedFormat as exc:
+            raise HTTPException(415, str(exc)) from None
+        except ImageError as exc:
+            raise HTTPException(400, str(exc)) from None
+
+    return app
+
+
+def _version() -> str:
+    from cnnlab import __version__
+
+    return __version__
+
+
+def _too_large(size: int, limit: int) -> str:
+    return f"upload too large: {size:,} bytes (limit {limit:,} bytes)"
+
+
+def _body_too_large(size: int, limit: int) -> str:
+    return f"request body too large: over {limit:,} bytes (got {size:,}); shrink the image"
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) as soon as the declared or streamed size passes limit."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise HTTPException(400, f"invalid Content-Length header: {declared[:40]!r}")
+        if int(declared) > limit:
+            raise HTTPException(413, _body_too_large(int(declared), limit))
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:  # chunked uploads have no Content-Length: count what arrives
+            raise HTTPException(413, _body_too_large(total, limit))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _image_bytes(request: Request, body: bytes) -> bytes:
+    """Pull the encoded image out of a multipart, JSON or raw image body."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "multipart/form-data":
+        return await _from_multipart(request, body)
+    if kind == "application/json" or kind.endswith("+json"):
+        return _from_json(body)
+    if kind.startswith("image/"):
+        if not body:
+            raise HTTPException(400, "empty request body: no image")
+        return body
+    raise HTTPException(
+        415,
+        f"unsupported Content-Type {kind or '(none)'!r}: send multipart/form-data with a "
+        "'file' field or application/json with an 'image' field",
+    )
+
+
+async def _from_multipart(request: Request, body: bytes) -> bytes:
+    async def replay() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(request.scope, replay).form(max_files=1, max_fields=8)
+    except HTTPException as exc:
+        raise HTTPException(400, f"malformed multipart body: {exc.detail}") from None
+    except Exception as exc:  # python-multipart's parse errors have no common base
+        raise HTTPException(400, f"malformed multipart body: {exc}") from None
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise HTTPException(422, "missing multipart field 'file' (an image file)")
+    # The client's filename is never used: the bytes are decoded in memory only.
+    data = await upload.read()
+    await form.close()
+    if not data:
+        raise HTTPException(400, "empty file: the 'file' field holds no data")
+    return data
+
+
+def _from_json(body: bytes) -> bytes:
+    try:
+        doc = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HTTPException(400, f"invalid JSON body: {exc}") from None
+    if not isinstance(doc, dict) or "image" not in doc:
+        raise HTTPException(422, 'JSON body must be an object with an "image" field')
+    if not isinstance(doc["image"], str):
+        kind = type(doc["image"]).__name__
+        raise HTTPException(422, f'"image" must be a base64 string, got {kind}')
+    try:
+        return decode_base64_image(doc["image"])
+    except ImageError as exc:
+        raise HTTPException(400, str(exc)) from None
