@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,9 +45,11 @@ def locate_dataset(
     for _origin, folder in places:
         if files_in(folder, info) is not None:
             return folder
-    looked = "; ".join(
-        f"{origin} {folder} ({describe_missing(folder, info)})" for origin, folder in places
-    )
+    looked = []
+    for origin, folder in places:
+        if origin == "cache" and not os.environ.get("CNNLAB_DATA"):
+            looked.append("CNNLAB_DATA (not set)")
+        looked.append(f"{origin} {folder} ({describe_missing(folder, info)})")
     if download:
         try:
             return download_dataset(info, cache_root() / name, mirrors, timeout)
@@ -58,7 +61,7 @@ def locate_dataset(
         fetched = "download disabled"
     names = ", ".join(f.name for f in info.files.values())
     raise DataError(
-        f"dataset {name!r} not found. Looked in: {looked}; {fetched}. To supply it, put "
+        f"dataset {name!r} not found. Looked in: {'; '.join(looked)}; {fetched}. To supply it, put "
         f"{names} in a folder {name}/ and pass --data-dir <its parent> (data_dir=...) or set "
         f"CNNLAB_DATA=<its parent>"
     )
