@@ -113,7 +113,8 @@ def test_not_found_offline_one_line(isolated):
     cache = isolated / "cache" / "cnnlab" / "mnist"
     assert str(info.value) == (
         f"dataset 'mnist' not found. Looked in: --data-dir {isolated}/nowhere/mnist "
-        f"(no such folder); CNNLAB_DATA (not set); cache {cache} (no such folder); system /usr/share/datasets/mnist "
+        f"(no such folder); CNNLAB_DATA (not set); cache {cache} (no such folder); "
+        "system /usr/share/datasets/mnist "
         "(no such folder); download disabled. To supply it, put train-images-idx3-ubyte.gz, "
         "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz in a "
         "folder mnist/ and pass --data-dir <its parent> (data_dir=...) or set "
