@@ -115,6 +115,8 @@ def depth_pool(x, size: int, stride: int | None = None, axis: int = -1, kind: st
     c = arr.shape[axis]
     size = _check_int("pool size", size, 1, f" for {c} channels")
     step = size if stride is None else _check_int("stride", stride, 1, f" for {c} channels")
+    if size > c:
+        raise CnnlabError(f"depth pool size {size} is larger than the {c} channels of the input")
     out_c = output_size(c, size, 0, step)
     win = sliding_window_view(arr, size, axis=axis)
     win = np.take(win, np.arange(out_c) * step, axis=axis)
