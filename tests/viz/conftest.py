@@ -25,3 +25,27 @@ def check_png(path: Path, fig, dpi: int = 100) -> tuple[int, int]:
 @pytest.fixture
 def assert_png():
     return check_png
+
+
+def _train(runs_dir: Path, data_dir: Path, model: str, **kw) -> Path:
+    from cnnlab.config import TrainConfig
+    from cnnlab.engine.loop import fit
+
+    config = TrainConfig(
+        model=model, dataset="mnist", data_dir=str(data_dir),
+        download=False, limit_train=3000, epochs=1, batch_size=32, lr=0.002,
+        runs_dir=str(runs_dir), seed=0, **kw,
+    )  # fmt: skip
+    return fit(config).run_dir
+
+
+@pytest.fixture(scope="session")
+def trained_run(shared_data, tmp_path_factory) -> Path:
+    """tutorial_cnn after one epoch on 3,000 MNIST images (about 85% accurate, a few seconds)."""
+    return _train(tmp_path_factory.mktemp("runs"), shared_data, "tutorial_cnn")
+
+
+@pytest.fixture(scope="session")
+def mlp_run(shared_data, tmp_path_factory) -> Path:
+    """The MLP baseline, trained the same way (for invariance --vs)."""
+    return _train(tmp_path_factory.mktemp("runs"), shared_data, "mlp")
