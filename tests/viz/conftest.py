@@ -32,10 +32,18 @@ def _train(runs_dir: Path, data_dir: Path, model: str, **kw) -> Path:
     from cnnlab.engine.loop import fit
 
     config = TrainConfig(
-        model=model, dataset="mnist", data_dir=str(data_dir),
-        download=False, limit_train=3000, epochs=1, batch_size=32, lr=0.002,
-        runs_dir=str(runs_dir), seed=0, **kw,
-    )  # fmt: skip
+        model=model,
+        dataset="mnist",
+        data_dir=str(data_dir),
+        download=False,
+        limit_train=3000,
+        epochs=1,
+        batch_size=32,
+        lr=0.002,
+        runs_dir=str(runs_dir),
+        seed=0,
+        **kw,
+    )
     return fit(config).run_dir
 
 

@@ -45,8 +45,9 @@ def test_steps_match_ops_for_random_inputs(padding, stride, flip):
 
 
 def test_step_panels_one_per_output_cell(tmp_path, assert_png):
-    fig, steps = plot_conv_steps([[1, 2, 3], [4, 5, 6], [7, 8, 9]], np.arange(9).reshape(3, 3),
-                                 padding=1, stride=2)  # fmt: skip
+    fig, steps = plot_conv_steps(
+        [[1, 2, 3], [4, 5, 6], [7, 8, 9]], np.arange(9).reshape(3, 3), padding=1, stride=2
+    )
     assert steps.output.shape == (2, 2)
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[:3] == ["X", "W", "rot180(W), slid"]

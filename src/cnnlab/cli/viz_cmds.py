@@ -156,8 +156,9 @@ def _confusion(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from cnnlab.report import write_report
 
-    path = write_report(args.run, image=args.image, out=args.out, which=args.which,
-                        data_dir=args.data_dir)  # fmt: skip
+    path = write_report(
+        args.run, image=args.image, out=args.out, which=args.which, data_dir=args.data_dir
+    )
     print(f"wrote {path}")
     return 0
 
@@ -166,8 +167,11 @@ def _register_viz(sub) -> None:
     p = sub.add_parser("conv", help="a kernel sliding over a padded input (notebook 000 2.1-2.2)")
     p.add_argument("--input", help="input matrix, rows separated by ';' (e.g. '1,3,2;5,6,1')")
     p.add_argument("--kernel", help="kernel matrix like --input, or a named kernel (sobel-x)")
-    p.add_argument("--padding", default="all",
-                   help="all (full/same/valid side by side), full, same, valid, P or P1,P2")  # fmt: skip
+    p.add_argument(
+        "--padding",
+        default="all",
+        help="all (full/same/valid side by side), full, same, valid, P or P1,P2",
+    )
     p.add_argument("--stride", default="1", help="S or S1,S2 (default 1)")
     p.add_argument("--correlate", action="store_true", help="cross-correlation (no kernel flip)")
     _out(p, "conv.png")
@@ -175,8 +179,11 @@ def _register_viz(sub) -> None:
 
     p = sub.add_parser("filter", help="an image and its filtered versions (notebooks 000, 004)")
     p.add_argument("image", metavar="IMAGE", help="image file or china / flower")
-    p.add_argument("--kernels", default="sharpen,edge,sobel-x,sobel-y,vertical-line-7,box-blur",
-                   help="comma-separated kernel names from the ops catalogue")  # fmt: skip
+    p.add_argument(
+        "--kernels",
+        default="sharpen,edge,sobel-x,sobel-y,vertical-line-7,box-blur",
+        help="comma-separated kernel names from the ops catalogue",
+    )
     p.add_argument("--crop", help="top,bottom,left,right pixel box to zoom into (notebook 004)")
     p.add_argument("--padding", default="same", choices=("same", "valid"))
     _out(p, "filter.png")

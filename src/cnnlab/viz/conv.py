@@ -148,8 +148,15 @@ def _number_grid(
             face = "0.88" if is_pad else "white"
             ax.add_patch(Rectangle((c, r), 1, 1, facecolor=face, edgecolor="0.55", lw=0.8))
             color = "0.5" if is_pad else "black"
-            ax.text(c + 0.5, r + 0.5, _fmt(values[r, c]), ha="center", va="center",
-                    fontsize=fontsize, color=color)  # fmt: skip
+            ax.text(
+                c + 0.5,
+                r + 0.5,
+                _fmt(values[r, c]),
+                ha="center",
+                va="center",
+                fontsize=fontsize,
+                color=color,
+            )
     frame_rows, frame_cols = frame or (rows, cols)
     dx = (frame_cols - cols) / 2
     ax.set_xlim(-dx - 0.05, cols + dx + 0.05)
@@ -168,8 +175,15 @@ def _window(ax: Axes, steps: ConvSteps, k: int, color: str, *, numbers: bool, fo
     if numbers:
         for r in range(m1):
             for c in range(m2):
-                ax.text(j + c + 0.93, i + r + 0.93, _fmt(steps.kernel[r, c]), ha="right",
-                        va="bottom", fontsize=fontsize, color=color)  # fmt: skip
+                ax.text(
+                    j + c + 0.93,
+                    i + r + 0.93,
+                    _fmt(steps.kernel[r, c]),
+                    ha="right",
+                    va="bottom",
+                    fontsize=fontsize,
+                    color=color,
+                )
 
 
 def _pad_mask(steps: ConvSteps) -> np.ndarray:
@@ -223,22 +237,36 @@ def plot_conv_modes(
     op = "rot180(W)" if flip else "W (no flip: cross-correlation)"
     for col, steps in enumerate(all_steps):
         top = fig.add_subplot(grid[0, col])
-        _number_grid(top, steps.padded, pad_mask=_pad_mask(steps), fontsize=fontsize,
-                     title=f"{steps.label}, stride {steps.stride[0]}", frame=in_frame)  # fmt: skip
+        _number_grid(
+            top,
+            steps.padded,
+            pad_mask=_pad_mask(steps),
+            fontsize=fontsize,
+            title=f"{steps.label}, stride {steps.stride[0]}",
+            frame=in_frame,
+        )
         last = len(steps.positions) - 1
         _window(top, steps, last, "tab:blue", numbers=False, fontsize=fontsize * 0.7)
         _window(top, steps, 0, "tab:red", numbers=True, fontsize=fontsize * 0.75)
         bottom = fig.add_subplot(grid[1, col])
         o1, o2 = steps.output.shape
-        _number_grid(bottom, steps.output, fontsize=fontsize, title=f"Y: {o1}x{o2}",
-                     frame=(out_frame[0] + 1, out_frame[1]))  # fmt: skip
+        _number_grid(
+            bottom,
+            steps.output,
+            fontsize=fontsize,
+            title=f"Y: {o1}x{o2}",
+            frame=(out_frame[0] + 1, out_frame[1]),
+        )
         _out_cell(bottom, steps, last, "tab:blue")
         _out_cell(bottom, steps, 0, "tab:red")
-        bottom.text(o2 / 2, o1 + 0.25, _dot_text(steps, 0), ha="center", va="top",
-                    fontsize=fontsize * 0.8)  # fmt: skip
+        bottom.text(
+            o2 / 2, o1 + 0.25, _dot_text(steps, 0), ha="center", va="top", fontsize=fontsize * 0.8
+        )
     kind = "convolution" if flip else "cross-correlation"
-    fig.suptitle(f"2D {kind}: padded X (gray = zero padding) with {op} in red, first and last step",
-                 fontsize=10)  # fmt: skip
+    fig.suptitle(
+        f"2D {kind}: padded X (gray = zero padding) with {op} in red, first and last step",
+        fontsize=10,
+    )
     return fig, all_steps
 
 

@@ -92,8 +92,11 @@ def plot_feature_maps(
     """
     if max_channels < 1:
         raise CnnlabError(f"max_channels={max_channels} must be >= 1")
-    fm = run if isinstance(run, FeatureMaps) else feature_maps(run, image, which=which,
-                                                              data_dir=data_dir)  # fmt: skip
+    fm = (
+        run
+        if isinstance(run, FeatureMaps)
+        else feature_maps(run, image, which=which, data_dir=data_dir)
+    )
     cols = min(max_channels, max(layer.maps.shape[0] for layer in fm.layers))
     rows = len(fm.layers) + 1
     fig = new_figure(1.15 * cols + 1.2, 1.2 * rows + 0.5)

@@ -85,8 +85,15 @@ def _kernel_panel(ax, kernel: np.ndarray, title: str) -> None:
         for (r, c), v in np.ndenumerate(kernel):
             text = f"{v:.0f}" if float(v).is_integer() else f"{v:.2f}".replace("0.", ".")
             color = "white" if abs(v) > 0.6 * hi else "black"  # readable on dark cells
-            ax.text(c, r, text, ha="center", va="center", color=color,
-                    fontsize=8 if kernel.shape[0] <= 3 else 6)  # fmt: skip
+            ax.text(
+                c,
+                r,
+                text,
+                ha="center",
+                va="center",
+                color=color,
+                fontsize=8 if kernel.shape[0] <= 3 else 6,
+            )
 
 
 def plot_filter_grid(
@@ -114,13 +121,26 @@ def plot_filter_grid(
         show(fig.add_subplot(grid[0, c]), data, title=title, cmap=GRAY, vmin=0, vmax=1)
         if r.crop:
             top, bottom, left, right = r.crop
-            show(fig.add_subplot(grid[2, c]), data[top:bottom, left:right], cmap=GRAY,
-                 vmin=0, vmax=1, title="crop" if c == 0 else None)  # fmt: skip
+            show(
+                fig.add_subplot(grid[2, c]),
+                data[top:bottom, left:right],
+                cmap=GRAY,
+                vmin=0,
+                vmax=1,
+                title="crop" if c == 0 else None,
+            )
     ax = fig.add_subplot(grid[1, 0])
     ax.set_axis_off()
-    ax.text(0.5, 0.5, "kernels\n(true convolution,\nred +, blue -)", ha="center",
-            va="center", fontsize=8, transform=ax.transAxes)  # fmt: skip
-    for c, (spec, k) in enumerate(r.kernels.items(), start=1):
+    ax.text(
+        0.5,
+        0.5,
+        "kernels\n(true convolution,\nred +, blue -)",
+        ha="center",
+        va="center",
+        fontsize=8,
+        transform=ax.transAxes,
+    )
+    for c, k in enumerate(r.kernels.values(), start=1):
         _kernel_panel(fig.add_subplot(grid[1, c]), k, f"{k.shape[0]}x{k.shape[1]}")
     where = f", crop rows {r.crop[0]}:{r.crop[1]} cols {r.crop[2]}:{r.crop[3]}" if r.crop else ""
     fig.suptitle(f"{name} {h}x{w}, {boundary} boundary{where}", fontsize=10)

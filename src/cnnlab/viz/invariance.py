@@ -93,15 +93,22 @@ def plot_invariance(
     run, image, *, max_shift: int = 6, vs=None, which: str = "best", data_dir=None
 ) -> tuple[Figure, Invariance]:
     """The image, one heat map per run (rows: dy, columns: dx), and the dy=0 / dx=0 profiles."""
-    inv = shift_probabilities(run, image, max_shift=max_shift, vs=vs, which=which,
-                              data_dir=data_dir)  # fmt: skip
+    inv = shift_probabilities(
+        run, image, max_shift=max_shift, vs=vs, which=which, data_dir=data_dir
+    )
     n_maps = len(inv.maps)
     fig = new_figure(3.3 * (n_maps + 2) + 0.6, 3.8)
     axes = fig.subplots(1, n_maps + 2, width_ratios=[0.8] + [1.0] * n_maps + [1.2])
     first = inv.maps[0]
     cls = first.run.classes[first.target]
-    show(axes[0], inv.image.display, cmap=GRAY, vmin=0, vmax=1,
-         title=f"{inv.image.name}\nclass {cls}")  # fmt: skip
+    show(
+        axes[0],
+        inv.image.display,
+        cmap=GRAY,
+        vmin=0,
+        vmax=1,
+        title=f"{inv.image.name}\nclass {cls}",
+    )
     k = int(first.shifts[-1])
     extent = (-k - 0.5, k + 0.5, k + 0.5, -k - 0.5)
     for ax, m in zip(axes[1 : 1 + n_maps], inv.maps, strict=True):
@@ -115,10 +122,24 @@ def plot_invariance(
     ax = axes[-1]
     for i, m in enumerate(inv.maps):  # one colour per run; solid: shift in x, dashed: in y
         centre = len(m.shifts) // 2
-        ax.plot(m.shifts, m.probs[centre, :], "-", color=f"C{i}", marker="o", ms=3,
-                label=f"{m.run.name}, dx")  # fmt: skip
-        ax.plot(m.shifts, m.probs[:, centre], "--", color=f"C{i}", marker="s", ms=3,
-                label=f"{m.run.name}, dy")  # fmt: skip
+        ax.plot(
+            m.shifts,
+            m.probs[centre, :],
+            "-",
+            color=f"C{i}",
+            marker="o",
+            ms=3,
+            label=f"{m.run.name}, dx",
+        )
+        ax.plot(
+            m.shifts,
+            m.probs[:, centre],
+            "--",
+            color=f"C{i}",
+            marker="s",
+            ms=3,
+            label=f"{m.run.name}, dy",
+        )
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("shift (pixels), the other axis 0", fontsize=8)
     ax.set_title(f"P({cls}) along one axis", fontsize=9)

@@ -59,8 +59,14 @@ def load_run(run: Any, which: str = "best") -> Run:
         loaded = load_model(run, which=which)
     args = getattr(loaded.model, "cnnlab_args", {}) or {}
     name = str(args.get("name", type(loaded.model).__name__))
-    return Run(loaded.model.eval(), loaded.normalizer, tuple(loaded.classes), loaded.dataset,
-               tuple(loaded.input_shape), name)  # fmt: skip
+    return Run(
+        loaded.model.eval(),
+        loaded.normalizer,
+        tuple(loaded.classes),
+        loaded.dataset,
+        tuple(loaded.input_shape),
+        name,
+    )
 
 
 def _style(dataset: str) -> str:

@@ -77,9 +77,14 @@ def _box(g: LayerGeometry, unit: tuple[int, int], shape: tuple[int, int]):
 
 
 def receptive_field(
-    run, image, *, layer: str | None = None, unit: tuple[int, int] | None = None,
-    which: str = "best", data_dir=None,
-) -> ReceptiveField:  # fmt: skip
+    run,
+    image,
+    *,
+    layer: str | None = None,
+    unit: tuple[int, int] | None = None,
+    which: str = "best",
+    data_dir=None,
+) -> ReceptiveField:
     """Theoretical window and effective receptive field (input gradient) of one unit.
 
     Args:
@@ -125,15 +130,26 @@ def receptive_field(
 
 def _outline(ax, box, color="tab:red", lw=2.0):
     top, bottom, left, right = box
-    rect = Rectangle((left - 0.5, top - 0.5), right - left + 1, bottom - top + 1, fill=False,
-                     edgecolor=color, lw=lw)  # fmt: skip
+    rect = Rectangle(
+        (left - 0.5, top - 0.5),
+        right - left + 1,
+        bottom - top + 1,
+        fill=False,
+        edgecolor=color,
+        lw=lw,
+    )
     ax.add_patch(rect)
 
 
 def plot_receptive_field(
-    run, image, *, layer: str | None = None, unit: tuple[int, int] | None = None,
-    which: str = "best", data_dir=None,
-) -> tuple[Figure, ReceptiveField]:  # fmt: skip
+    run,
+    image,
+    *,
+    layer: str | None = None,
+    unit: tuple[int, int] | None = None,
+    which: str = "best",
+    data_dir=None,
+) -> tuple[Figure, ReceptiveField]:
     """Three panels: input with the theoretical window, the layer's map with the unit, and
     the effective receptive field (gradient magnitude) inside the theoretical window."""
     rf = receptive_field(run, image, layer=layer, unit=unit, which=which, data_dir=data_dir)
@@ -143,18 +159,30 @@ def plot_receptive_field(
     top, bottom, left, right = rf.box
     clipped = (bottom - top + 1, right - left + 1) != g.rf
     note = ", clipped to the image" if clipped else ""
-    show(axes[0], rf.image.display, cmap=GRAY, vmin=0, vmax=1,
-         title=f"theoretical RF {g.rf[0]}x{g.rf[1]}\n(jump {g.jump[0]}{note})")  # fmt: skip
+    show(
+        axes[0],
+        rf.image.display,
+        cmap=GRAY,
+        vmin=0,
+        vmax=1,
+        title=f"theoretical RF {g.rf[0]}x{g.rf[1]}\n(jump {g.jump[0]}{note})",
+    )
     _outline(axes[0], rf.box)
     lm = rf.layer_map
     show(axes[1], lm, title=f"{rf.layer} output {lm.shape[0]}x{lm.shape[1]}\n(mean over channels)")
-    axes[1].add_patch(Rectangle((rf.unit[1] - 0.5, rf.unit[0] - 0.5), 1, 1, fill=False,
-                                edgecolor="tab:red", lw=2))  # fmt: skip
+    axes[1].add_patch(
+        Rectangle((rf.unit[1] - 0.5, rf.unit[0] - 0.5), 1, 1, fill=False, edgecolor="tab:red", lw=2)
+    )
     top = float(rf.gradient.max())
-    im = show(axes[2], rf.gradient, cmap=HEAT, vmin=0, vmax=top if top > 0 else 1.0,
-              title="effective RF: |d unit / d input|\n(red: theoretical window)")  # fmt: skip
+    im = show(
+        axes[2],
+        rf.gradient,
+        cmap=HEAT,
+        vmin=0,
+        vmax=top if top > 0 else 1.0,
+        title="effective RF: |d unit / d input|\n(red: theoretical window)",
+    )
     _outline(axes[2], rf.box, color="tab:red")
     fig.colorbar(im, ax=axes[2], shrink=0.8)
-    fig.suptitle(f"{rf.run.name}: unit {rf.unit} of {rf.layer}, image {rf.image.name}",
-                 fontsize=10)  # fmt: skip
+    fig.suptitle(f"{rf.run.name}: unit {rf.unit} of {rf.layer}, image {rf.image.name}", fontsize=10)
     return fig, rf

@@ -110,12 +110,24 @@ def plot_saliency(
     fig = new_figure(11.5, 3.6)
     axes = fig.subplots(1, 4)
     classes, pred = s.run.classes, int(np.argmax(s.probs))
-    show(axes[0], s.image.display, cmap=GRAY, vmin=0, vmax=1,
-         title=f"input\npredicted {classes[pred]} ({s.probs[pred]:.0%})")  # fmt: skip
+    show(
+        axes[0],
+        s.image.display,
+        cmap=GRAY,
+        vmin=0,
+        vmax=1,
+        title=f"input\npredicted {classes[pred]} ({s.probs[pred]:.0%})",
+    )
     signed = s.gradient[0] if s.gradient.shape[0] == 1 else s.gradient.sum(0)
     lo, hi = symmetric_limits(signed)
-    im = show(axes[1], signed, cmap=DIVERGING, vmin=lo, vmax=hi,
-              title=f"d logit[{classes[s.target]}] / d input\n(red raises, blue lowers)")  # fmt: skip
+    im = show(
+        axes[1],
+        signed,
+        cmap=DIVERGING,
+        vmin=lo,
+        vmax=hi,
+        title=f"d logit[{classes[s.target]}] / d input\n(red raises, blue lowers)",
+    )
     fig.colorbar(im, ax=axes[1], shrink=0.75)
     top = float(s.magnitude.max()) or 1.0
     show(axes[2], s.magnitude, cmap=HEAT, vmin=0, vmax=top, title="|gradient| (saliency)")
@@ -127,6 +139,5 @@ def plot_saliency(
         fig.colorbar(im, ax=axes[3], shrink=0.75)
     else:
         axes[3].set_title("Grad-CAM: n/a\n(no conv feature map)", fontsize=9)
-    fig.suptitle(f"{s.run.name}: {s.image.name}, explaining class {classes[s.target]}",
-                 fontsize=10)  # fmt: skip
+    fig.suptitle(f"{s.run.name}: {s.image.name}, explaining class {classes[s.target]}", fontsize=10)
     return fig, s
