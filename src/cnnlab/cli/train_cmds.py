@@ -267,7 +267,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from cnnlab.engine.device import set_threads
-    from cnnlab.predict import Predictor, collect_images, show_inputs, write_csv
+    from cnnlab.predict import Predictor, collect_images, write_csv
 
     set_threads(args.threads)
     predictor = Predictor.load(args.run)
@@ -278,7 +278,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.csv:
         write_csv(args.csv, paths, preds, predictor.classes)
     if args.show:
-        show_inputs(args.show, paths, predictor, preds)
+        _show_inputs(args.show, paths, predictor, preds)
     if args.json:
         print(
             json.dumps(
@@ -294,6 +294,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if extra:
             print(f"{label}: {extra}")
     return 0
+
+
+def _show_inputs(out: str, paths: list, predictor: Any, preds: list) -> None:
+    from cnnlab.images import read_image, to_rgb_array
+    from cnnlab.viz.training import plot_inputs
+
+    images = [read_image(p) for p in paths[:24]]
+    titles = [
+        f"{p.name}: {pr.class_name} ({pr.probability:.0%})"
+        for p, pr in zip(paths, preds, strict=False)
+    ]
+    plot_inputs(
+        [to_rgb_array(im) for im in images], [predictor.prepare(im) for im in images], titles, out
+    )
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:

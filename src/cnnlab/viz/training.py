@@ -138,3 +138,25 @@ class CurvesCallback:
     def on_train_end(self, state: Any) -> None:
         if state.dist.is_main and state.history:
             plot_curves(state.history, state.run_dir / self.filename)
+
+
+def plot_inputs(
+    originals: Sequence[np.ndarray],
+    inputs: Sequence[np.ndarray],
+    titles: Sequence[str],
+    path: str | Path,
+) -> Path:
+    """Each image as given (left) beside what the network saw (right), titled with the answer."""
+    plt = _plt()
+    n = max(1, len(inputs))
+    fig, axes = plt.subplots(n, 2, figsize=(4.4, 2.2 * n), squeeze=False)
+    for row, orig, seen, title in zip(axes, originals, inputs, titles, strict=False):
+        seen = np.asarray(seen)
+        seen = seen[0] if seen.shape[0] == 1 else np.moveaxis(seen, 0, -1)
+        row[0].imshow(orig, cmap="gray" if np.ndim(orig) == 2 else None)
+        row[1].imshow(seen, cmap="gray", vmin=0, vmax=1)
+        row[0].set_title("input", fontsize=8)
+        row[1].set_title(title, fontsize=8)
+        for ax in row:
+            ax.axis("off")
+    return _save(fig, path)
