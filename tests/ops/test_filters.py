@@ -163,7 +163,7 @@ def test_clahe_range_and_shape_on_float_filter_output():
     out = clahe(edges, tiles=4, clip_limit=0.03)
     assert out.shape == edges.shape and out.min() >= 0 and out.max() <= 1
     rgb = scale_for_display(apply_kernel(_image(), "sharpen"), "clahe")
-    assert rgb.shape == (20, 24, 3) and 0 <= rgb.min() and rgb.max() <= 1
+    assert rgb.shape == (20, 24, 3) and rgb.min() >= 0 and rgb.max() <= 1
 
 
 def test_clahe_single_tile_is_monotone():

@@ -105,7 +105,8 @@ def parse_matrix(spec: str, what: str = "kernel") -> np.ndarray:
     """``"0,-1,0;-1,5,-1;0,-1,0"`` -> 2-D float array (rows split by ';', values by ',')."""
     rows = [r for r in spec.strip().strip("[]").split(";")]
     values = [
-        [_number(v, spec) for v in row.replace(" ", ",").split(",") if v.strip()] for row in rows
+        [_number(v, spec, what) for v in row.replace(" ", ",").split(",") if v.strip()]
+        for row in rows
     ]
     if not values or any(len(r) == 0 for r in values):
         raise CnnlabError(f"{what} {spec!r} has an empty row")

@@ -1,0 +1,209 @@
+"""`cnnlab conv1d / conv2d / outsize / filter / pool`: printed output, files, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnlab.cli import main
+
+
+def run(capsys, *argv):
+    """Run the CLI in-process; return (exit code, stdout, stderr)."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_conv1d_notebook_000(capsys):
+    code, out, _ = run(
+        capsys, "conv1d", "1,3,2,4,5,6,1,3", "--kernel", "1,0,3,1,2", "--padding", "2"
+    )
+    assert code == 0 and out == "[5 14 16 26 24 34 19 22]\n"
+
+
+def test_conv1d_modes_and_negative_literals(capsys):
+    assert run(capsys, "conv1d", "1,2,3", "-k", "0,1,0.5", "--mode", "full")[1] == (
+        "[0 1 2.5 4 1.5]\n"
+    )
+    assert run(capsys, "conv1d", "-1,2,3", "-k", "1,-1")[1] == "[3 1]\n"
+    assert run(capsys, "conv1d", "1,2,3,4", "-k", "1,-1", "--correlate")[1] == "[-1 -1 -1]\n"
+    assert run(capsys, "conv1d", "1,2,3,4,5", "-k", "1", "--stride", "2")[1] == "[1 3 5]\n"
+
+
+def test_conv2d_notebook_000(capsys):
+    x, w = "1,3,2,4;5,6,1,3;1,2,0,2;3,4,3,2", "1,0,3;1,2,1;0,1,1"
+    assert run(capsys, "conv2d", x, "--kernel", w)[1] == "[[25 24]\n [28 25]]\n"
+    code, out, _ = run(capsys, "conv2d", x, "--kernel", w, "--mode", "same")
+    assert out == "[[11 25 32 13]\n [19 25 24 13]\n [13 28 25 17]\n [11 17 14  9]]\n"
+    assert run(capsys, "conv2d", x, "-k", w, "-p", "1", "-s", "2")[1] == "[[11 32]\n [13 25]]\n"
+
+
+def test_conv2d_notebook_003_edge(capsys):
+    img = ";".join(["200,200,200,200,200"] * 3 + ["0,0,0,0,0"] * 3)
+    code, out, _ = run(capsys, "conv2d", img, "--kernel", "edge10", "--correlate")
+    assert out == "[[   0    0    0]\n [6000 6000 6000]\n [6000 6000 6000]\n [   0    0    0]]\n"
+
+
+def test_outsize(capsys):
+    code, out, _ = run(capsys, "outsize", "10", "5", "--padding", "2", "--stride", "1")
+    assert code == 0
+    assert out == "o = floor((n + 2p - m) / s) + 1 = floor((10 + 2*2 - 5) / 1) + 1 = 10\n"
+    assert run(capsys, "outsize", "28", "3")[1].endswith("= 26\n")
+    assert run(capsys, "outsize", "7", "3", "-p", "same", "-s", "2")[1].endswith("= 4\n")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["conv2d", "1,2;3,4", "--kernel", "blurry"], "unknown kernel 'blurry'"),
+        (["conv1d", "1,a,3", "--kernel", "1"], "input '1,a,3': 'a' is not a number"),
+        (["conv1d", "1,2,3", "--kernel", "1,nan"], "'nan' is not a finite number"),
+        (["conv1d", "1,2,3", "--kernel", "1", "--stride", "0"], "stride=0 must be >= 1"),
+        (["conv1d", "1,2", "--kernel", "1,2,3"], "kernel of size 3 is larger than the padded"),
+        (["conv2d", "1,2;3", "--kernel", "1"], "rows of different lengths"),
+        (["conv2d", "1,2;3,4", "-k", "1", "--padding", "x"], "--padding 'x' is not an integer"),
+        (["conv1d", "1,2", "-k", "1", "--mode", "same", "-p", "1"], "not both"),
+        (["outsize", "3", "5"], "kernel of size 5 is larger than the padded input of length 3"),
+        (["outsize", "10", "3", "--stride", "0"], "stride=0"),
+        (["filter", "china", "--kernel", "nope", "--out", "x.png"], "unknown kernel 'nope'"),
+        (["filter", "missing.png", "--out", "x.png"], "image not found: missing.png"),
+        (["filter", "china"], "filter needs IMAGE and --out"),
+        (["pool", "missing.png", "--out", "x.png"], "image not found"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(capsys, tmp_path, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert err.startswith("cnnlab: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def _png(tmp_path, array):
+    path = tmp_path / "in.png"
+    Image.fromarray(array).save(path)
+    return path
+
+
+def test_filter_on_a_file_gray_and_rgb(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    src = _png(tmp_path, rng.integers(0, 256, (30, 40, 3), dtype=np.uint8))
+    out = tmp_path / "out.png"
+    code, text, _ = run(capsys, "filter", str(src), "--kernel", "box", "--out", str(out))
+    assert code == 0 and "30x40x3" in text
+    img = np.asarray(Image.open(out))
+    assert img.shape == (30, 40, 3)
+    code, text, _ = run(
+        capsys,
+        "filter",
+        str(src),
+        "-k",
+        "sobel-x",
+        "--gray",
+        "--boundary",
+        "valid",
+        "--equalize",
+        "--out",
+        str(out),
+    )
+    assert code == 0 and np.asarray(Image.open(out)).shape == (28, 38)
+    code, _, _ = run(
+        capsys,
+        "filter",
+        str(src),
+        "-k",
+        "0,-1,0;-1,5,-1;0,-1,0",
+        "--boundary",
+        "replicate",
+        "--scale",
+        "abs",
+        "--out",
+        str(out),
+    )
+    assert code == 0
+
+
+def test_filter_unreadable_image(capsys, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    code, _, err = run(capsys, "filter", str(bad), "--out", str(tmp_path / "o.png"))
+    assert code == 2 and "not a readable image" in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_filter_named_sample_image(capsys, tmp_path):
+    out = tmp_path / "china.png"
+    code, text, _ = run(
+        capsys,
+        "filter",
+        "china",
+        "--kernel",
+        "vline:7",
+        "--gray",
+        "--scale",
+        "minmax",
+        "--out",
+        str(out),
+    )
+    assert code == 0 and np.asarray(Image.open(out)).shape == (427, 640)
+
+
+def test_filter_list(capsys):
+    code, out, _ = run(capsys, "filter", "--list")
+    assert code == 0
+    assert out.splitlines()[1].startswith("sharpen    3x3")
+    assert "gaussian   5x5" in out and "vline      7x7" in out
+
+
+def test_pool_kinds(capsys, tmp_path):
+    rng = np.random.default_rng(1)
+    arr = rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)
+    src = _png(tmp_path, arr)
+    out = tmp_path / "p.png"
+    assert run(capsys, "pool", str(src), "--kind", "max", "--size", "2", "--out", str(out))[0] == 0
+    got = np.asarray(Image.open(out))
+    assert got.shape == (5, 6, 3)
+    assert (got == arr.reshape(5, 2, 6, 2, 3).max(axis=(1, 3))).all()
+    assert (
+        run(
+            capsys,
+            "pool",
+            str(src),
+            "--kind",
+            "avg",
+            "--size",
+            "3",
+            "--stride",
+            "1",
+            "--out",
+            str(out),
+        )[0]
+        == 0
+    )
+    assert np.asarray(Image.open(out)).shape == (8, 10, 3)
+    assert (
+        run(capsys, "pool", str(src), "--kind", "depth", "--size", "3", "--out", str(out))[0] == 0
+    )
+    got = np.asarray(Image.open(out))
+    assert got.shape == (10, 12) and (got == arr.max(axis=-1)).all()
+    code, _, err = run(capsys, "pool", str(src), "--kind", "depth", "--gray", "--out", str(out))
+    assert code == 2 and "needs a colour image" in err
+
+
+def test_console_script_prints_no_traceback():
+    proc = subprocess.run(
+        [sys.executable, "-m", "cnnlab", "conv1d", "1,2", "--kernel", "1", "--stride", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("cnnlab: error: stride=0") and "Traceback" not in proc.stderr
