@@ -13,17 +13,36 @@ NORMALIZER_KINDS = ("unit", "half", "meanstd", "pixel")
 PIXEL_EPS = 1e-7  # notebook 004: X_std + 1e-7, so constant (border) pixels map to 0
 
 
-def _moments(images: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and std (population) of uint8 ``images`` on a 0..1 scale, in float64 chunks."""
-    total = s1 = s2 = None
-    for chunk in torch.split(images, 8192):
-        x = chunk.to(torch.float64) / 255.0
-        a, b = x.sum(dims), (x * x).sum(dims)
-        s1, s2 = (a, b) if s1 is None else (s1 + a, s2 + b)
-        total = (total or 0) + x.numel() // a.numel()
-    mean = s1 / total
-    var = (s2 / total - mean * mean).clamp_min(0.0)
-    return mean, var.sqrt()
+def _channel_moments(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std on a 0..1 scale, exact: from a 256-bin histogram per channel."""
+    values = torch.arange(256, dtype=torch.float64) / 255.0
+    means, stds = [], []
+    for c in range(images.shape[1]):
+        hist = torch.bincount(images[:, c].reshape(-1), minlength=256).double()
+        p = hist / hist.sum()
+        mean = (p * values).sum()
+        means.append(mean)
+        stds.append(((p * (values - mean) ** 2).sum()).sqrt())
+    return torch.stack(means), torch.stack(stds)
+
+
+def _pixel_moments(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-pixel mean and std (population) on a 0..1 scale, shape (C, H, W).
+
+    Float32 sums per chunk (fast), accumulated in float64 across chunks.
+    """
+    flat = images.reshape(len(images), -1)
+    s1 = torch.zeros(flat.shape[1], dtype=torch.float64)
+    s2 = torch.zeros_like(s1)
+    for chunk in torch.split(flat, 4096):
+        x = chunk.float()
+        s1 += x.sum(0).double()
+        s2 += (x * x).sum(0).double()
+    n = len(images)
+    mean = s1 / n
+    var = (s2 / n - mean * mean).clamp_min(0.0)
+    shape = images.shape[1:]
+    return (mean / 255.0).view(shape), (var.sqrt() / 255.0).view(shape)
 
 
 class Normalizer:
@@ -69,10 +88,10 @@ class Normalizer:
                 f"{tuple(images.shape)}"
             )
         if self.kind == "meanstd":
-            mean, std = _moments(images, (0, 2, 3))
+            mean, std = _channel_moments(images)
             self._set(mean.view(-1, 1, 1), std.clamp_min(PIXEL_EPS).view(-1, 1, 1))
         elif self.kind == "pixel":
-            mean, std = _moments(images, (0,))
+            mean, std = _pixel_moments(images)
             self._set(mean, std + PIXEL_EPS)
         return self
 

@@ -1,0 +1,104 @@
+"""Normalizer kinds against NumPy references; Augment shifts/rotations."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cnnlab.data import Augment, Normalizer
+from cnnlab.errors import DataError
+
+
+def _close(actual, expected, atol=1e-6, rtol=1e-6):
+    # np.testing instead of torch.testing: the latter costs ~2 s of lazy imports on first use
+    np.testing.assert_allclose(actual.numpy(), expected.numpy(), atol=atol, rtol=rtol)
+
+
+@pytest.fixture(scope="module")
+def sample(mnist_train):
+    return mnist_train.images[:5000]
+
+
+def test_unit_and_half():
+    x = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16)
+    ref = x.double() / 255
+    _close(Normalizer("unit")(x).double(), ref, atol=1e-6, rtol=0)
+    _close(Normalizer("half")(x).double(), (ref - 0.5) / 0.5, atol=1e-6, rtol=0)
+    assert Normalizer("unit")(x).dtype == torch.float32
+
+
+def test_meanstd_mnist(mnist_train):
+    norm = Normalizer("meanstd").fit(mnist_train.images)
+    assert norm.mean.item() == pytest.approx(0.1307, abs=1e-4)  # the well-known MNIST values
+    assert norm.std.item() == pytest.approx(0.3081, abs=1e-4)
+    out = norm(mnist_train.images[:1000])
+    ref = (mnist_train.images[:1000].double() / 255 - 0.13066) / 0.30811
+    _close(out.double(), ref, atol=2e-3, rtol=0)
+
+
+def test_pixel_matches_notebook_004(sample):
+    x = sample.numpy().astype(np.float64) / 255.0
+    mean = x.mean(axis=0, keepdims=True)
+    std = x.std(axis=0, keepdims=True) + 1e-7
+    ref = (x - mean) / std
+    norm = Normalizer("pixel").fit(sample)
+    out = norm(sample).numpy()
+    assert out.shape == sample.shape
+    np.testing.assert_allclose(out, ref, atol=2e-3)
+    assert np.isfinite(out).all()
+
+
+def test_float_input_equals_uint8_input(sample):
+    norm = Normalizer("pixel").fit(sample)
+    _close(norm(sample[:10].float() / 255), norm(sample[:10]))
+    _close(norm.denormalize(norm(sample[:10])), sample[:10].float() / 255)
+
+
+@pytest.mark.parametrize("kind", ["unit", "half", "meanstd", "pixel"])
+def test_state_round_trip_json_and_weights_only(sample, kind):
+    norm = Normalizer(kind).fit(sample)
+    state = json.loads(json.dumps(norm.state_dict()))
+    buf = io.BytesIO()
+    torch.save({"normalizer": norm.state_dict()}, buf)
+    buf.seek(0)
+    loaded = torch.load(buf, weights_only=True)["normalizer"]
+    for st in (state, loaded):
+        _close(Normalizer.from_state(st)(sample[:8]), norm(sample[:8]))
+
+
+def test_errors():
+    with pytest.raises(DataError) as info:
+        Normalizer("zscore")
+    assert str(info.value) == "unknown normalizer kind 'zscore' (use unit, half, meanstd, pixel)"
+    with pytest.raises(DataError) as info:
+        Normalizer("pixel")(torch.zeros(1, 1, 2, 2, dtype=torch.uint8))
+    assert str(info.value) == "Normalizer('pixel') used before fit(training images)"
+    with pytest.raises(DataError, match="lacks mean/std"):
+        Normalizer.from_state({"kind": "meanstd"})
+
+
+def test_augment_integer_shift_is_exact():
+    x = torch.zeros(64, 1, 9, 9)
+    x[:, 0, 4, 4] = 1.0
+    out = Augment(shift=2)(x, torch.Generator().manual_seed(0))
+    assert torch.all(out.sum((1, 2, 3)) == 1)  # every dot moved whole, none lost
+    pos = out[:, 0].flatten(1).argmax(1)
+    dy, dx = pos // 9 - 4, pos % 9 - 4
+    assert dy.abs().max() <= 2 and dx.abs().max() <= 2
+    assert len(set(zip(dy.tolist(), dx.tolist(), strict=True))) > 10  # really random
+
+
+def test_augment_rotation_keeps_mass_and_is_seeded():
+    x = torch.zeros(8, 1, 28, 28)
+    x[:, :, 8:20, 12:16] = 1.0
+    aug = Augment(shift=0, rotate=15)
+    a = aug(x, torch.Generator().manual_seed(1))
+    b = aug(x, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, x)
+    _close(a.sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=0.03, atol=0)
+    assert torch.equal(Augment(0, 0)(x, torch.Generator()), x)
