@@ -24,9 +24,10 @@ import scipy.fft as sfft
 import scipy.ndimage as ndi
 
 # Seconds per multiply-add of ndimage.correlate and per (point x log2 points) of a 2-D real FFT
-# pass, measured with bench/conv.py; only their ratio matters.
+# pass. Only their ratio matters: it puts the crossover where forced direct / fft runs cross on
+# the bench machine (kernels ~6x6 at 64^2 and 256^2, ~7x7 at 1024^2; see bench/conv.py).
 DIRECT_COST = 1.2e-9
-FFT_COST = 1.1e-9
+FFT_COST = 0.9e-9
 FFT_PASSES = 3  # forward image, inverse product, plus the (cheap) kernel transform
 
 

@@ -37,22 +37,23 @@ def as_real_array(a, name: str, ndim: int) -> np.ndarray:
         arr = np.asarray(a)
     except (ValueError, TypeError) as exc:
         raise CnnlabError(f"{name} is not a numeric array: {exc}") from None
-    if arr.dtype == bool:
-        arr = arr.astype(np.int64)
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+    kind = arr.dtype.kind
+    if kind == "b":
+        arr, kind = arr.astype(np.int64), "i"
+    if kind not in "iuf":
         raise CnnlabError(f"{name} has dtype {arr.dtype}; expected real numbers")
     if arr.ndim != ndim:
         raise CnnlabError(f"{name} has shape {arr.shape}; expected {ndim} dimensions")
     if arr.size == 0:
         raise CnnlabError(f"{name} is empty (shape {arr.shape})")
-    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+    if kind == "f" and not np.isfinite(arr).all():
         bad = arr[~np.isfinite(arr)].flat[0]
         raise CnnlabError(f"{name} contains {bad} (NaN/inf are not allowed)")
     return arr
 
 
 def _result_dtype(x: np.ndarray, w: np.ndarray) -> np.dtype:
-    if np.issubdtype(x.dtype, np.integer) and np.issubdtype(w.dtype, np.integer):
+    if x.dtype.kind in "iu" and w.dtype.kind in "iu":
         return np.dtype(np.int64)
     return np.result_type(x.dtype, w.dtype, np.float32)
 

@@ -18,6 +18,8 @@ PADDING_MODES = ("valid", "same", "full")
 
 def _check_int(name: str, value: object, minimum: int, context: str = "") -> int:
     """Return ``value`` as an int >= ``minimum`` or raise naming it."""
+    if type(value) is int and value >= minimum:  # fast path: called many times per conv
+        return value
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Real)
