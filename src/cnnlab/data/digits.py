@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import functools
+import gzip
+import importlib.util
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -13,15 +17,32 @@ from cnnlab.data.registry import DIGIT_CLASSES
 TEST_FRACTION = 0.2  # the last 20% (359 of 1,797) are the test split, deterministically
 
 
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """(1797, 8, 8) values 0..16 and (1797,) labels, as ``sklearn.datasets.load_digits``.
+
+    Reads scikit-learn's bundled ``digits.csv.gz`` directly: importing scikit-learn takes
+    seconds, parsing the file milliseconds.
+    """
+    spec = importlib.util.find_spec("sklearn")
+    locations = spec.submodule_search_locations if spec else None
+    csv = Path(locations[0]) / "datasets" / "data" / "digits.csv.gz" if locations else None
+    if csv is None or not csv.is_file():  # unusual install: let scikit-learn find it
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        return bunch.images, bunch.target
+    with gzip.open(csv, "rt") as handle:
+        data = np.loadtxt(handle, delimiter=",", dtype=np.float64)
+    return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(np.int64)
+
+
 @functools.lru_cache(maxsize=1)
 def _digits_tensors(size: int = 28) -> tuple[torch.Tensor, torch.Tensor]:
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    x = torch.from_numpy(bunch.images).float().unsqueeze(1) * (255.0 / 16.0)  # 0..16 -> 0..255
+    images8, target = _digits_arrays()
+    x = torch.from_numpy(images8).float().unsqueeze(1) * (255.0 / 16.0)  # 0..16 -> 0..255
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     images = x.round_().clamp_(0, 255).to(torch.uint8)
-    labels = torch.from_numpy(bunch.target).long()
+    labels = torch.from_numpy(target).long()
     return images, labels
 
 
