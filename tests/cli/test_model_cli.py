@@ -5,9 +5,19 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from cnnlab.cli import main
 from cnnlab.models import list_models
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """Tiny models: one intra-op thread beats two fighting over a busy CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def run(capsys, *argv):
