@@ -20,7 +20,7 @@ from cnnlab.ops import (
 )
 from cnnlab.ops import reference as ref
 
-FAST = settings(max_examples=30, deadline=None)
+FAST = settings(max_examples=20, deadline=None)
 
 
 @FAST
