@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -72,6 +73,12 @@ def register(subparsers: Any) -> None:
         opt = "--" + flag.replace("_", "-")
         p.add_argument(opt, dest=flag, action=argparse.BooleanOptionalAction, help=hlp)
     p.add_argument("--resume", metavar="RUN", help="runs/NAME/version_N, runs/NAME or auto")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="data-parallel: launch N processes with torchrun (DDP; --batch-size stays global)",
+    )
     _output_flags(p)
     p.set_defaults(func=cmd_train)
 
@@ -130,17 +137,35 @@ def train_config_from_args(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from cnnlab.engine import distributed as ddp
     from cnnlab.engine import fit
     from cnnlab.engine.runs import find_resume_dir
     from cnnlab.viz.training import CurvesCallback
 
+    # DDP (engine/distributed.py): --nproc re-executes this command under torchrun; under
+    # torchrun every rank trains, rank 0 alone prints and writes.
+    if args.nproc and args.nproc > 1 and not ddp.launched_by_torchrun():
+        ddp.exec_torchrun(args.nproc, sys.argv[1:])
     config = train_config_from_args(args)
+    main = ddp.env_rank() == 0
     resume = None
     if args.resume:
         resume = find_resume_dir(args.resume, config.runs_dir, config.run_name)
-        _say(args, f"resuming {resume}")
-    progress = None if (args.quiet or args.json) else TqdmProgress()
-    result = fit(config, progress=progress, callbacks=[CurvesCallback()], resume=resume)
+        if main:
+            _say(args, f"resuming {resume}")
+    progress = None if (args.quiet or args.json or not main) else TqdmProgress()
+    if ddp.launched_by_torchrun():
+        result = ddp.fit_distributed(
+            config,
+            progress=progress,
+            callbacks=[CurvesCallback()],
+            resume=resume,
+            on_start=None if args.quiet else lambda info: _say(args, ddp.summary_line(info)),
+        )
+        if not main:
+            return 0
+    else:
+        result = fit(config, progress=progress, callbacks=[CurvesCallback()], resume=resume)
     last = result.history[-1] if result.history else {}
     summary = {
         "run_dir": str(result.run_dir),
@@ -154,6 +179,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "stopped_early": result.stopped_early,
         "bf16": result.bf16,
         "images_per_second": round(result.images / max(result.train_seconds, 1e-9), 1),
+        "processes": int(os.environ.get("WORLD_SIZE", "1")),  # DDP world size (torchrun)
     }
     if not args.quiet:
         acc = summary["val_accuracy"]
