@@ -336,6 +336,8 @@ def torchrun_command(nproc: int, argv: Sequence[str]) -> list[str]:
 
 def exec_torchrun(nproc: int, argv: Sequence[str]) -> None:
     """Replace this process with torchrun running ``nproc`` copies of ``cnnlab ARGV``."""
+    if "train" not in argv:
+        raise ConfigError(f"--nproc {nproc} needs the command line `cnnlab train ... --nproc N`")
     cmd = torchrun_command(nproc, argv)
     sys.stdout.flush()
     sys.stderr.flush()
