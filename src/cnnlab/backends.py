@@ -4,7 +4,8 @@ Both read only data: ONNX files are opened by ONNX Runtime alone, safetensors we
 tensors, and the manifest is JSON; the model is rebuilt with ``create_model(**model_args)``. Each
 backend exposes the same small surface as a checkpoint-backed predictor: ``manifest`` (model
 args, input shape, normaliser state, classes, dataset, style), ``normalizer`` and
-``logits(x)`` for a normalised float32 batch (B, C, H, W).
+``logits(x)`` for a float32 batch (B, C, H, W) in [0, 1] (normalised inside), like
+``cnnlab.predict.TorchBackend``. :func:`register` adds them to ``Predictor.load``'s registry.
 
 >>> backend = OnnxBackend("model.onnx")  # doctest: +SKIP
 >>> backend.logits(x).shape  # doctest: +SKIP
@@ -27,6 +28,8 @@ MANIFEST_KEYS = ("model_args", "input_shape", "normalizer", "classes")
 
 
 def _check_manifest(manifest: Any, source: Path) -> dict[str, Any]:
+    if manifest is None:
+        raise CheckpointError(f"{source}: no manifest beside it ({source.stem}.json) or inside it")
     if not isinstance(manifest, dict):
         raise CheckpointError(f"{source}: the manifest is not a JSON object")
     missing = [k for k in MANIFEST_KEYS if k not in manifest]
@@ -35,7 +38,10 @@ def _check_manifest(manifest: Any, source: Path) -> dict[str, Any]:
     if not isinstance(manifest["model_args"], dict) or "name" not in manifest["model_args"]:
         raise CheckpointError(f"{source}: manifest model_args has no model name")
     manifest.setdefault("dataset", "")
-    manifest.setdefault("style", "fashion" if "fashion" in manifest["dataset"] else "mnist")
+    if not manifest.get("style"):
+        from cnnlab.predict import style_for
+
+        manifest["style"] = style_for(manifest["dataset"])
     return manifest
 
 
@@ -118,38 +124,76 @@ def load_manifest_model(
     return model.eval(), manifest
 
 
-def _normalizer(manifest: dict[str, Any]):
-    from cnnlab.data import Normalizer
+def normalize_numpy(x: np.ndarray, state: dict[str, Any]) -> np.ndarray:
+    """Apply a Normalizer state to images in [0, 1] with NumPy (no torch needed for ONNX).
 
-    return Normalizer.from_state(manifest.get("normalizer") or {"kind": "unit"})
+    >>> normalize_numpy(np.array([[[[0.0, 1.0]]]]), {"kind": "half"}).tolist()
+    [[[[-1.0, 1.0]]]]
+    """
+    x = np.asarray(x, dtype=np.float32)
+    kind = state.get("kind", "unit")
+    if kind == "unit":
+        return x
+    if kind == "half":
+        return (x - np.float32(0.5)) / np.float32(0.5)
+    if kind in ("meanstd", "pixel"):
+        mean = np.asarray(state["mean"], dtype=np.float64)
+        std = np.asarray(state["std"], dtype=np.float64)
+        # The same fused form as cnnlab.data.Normalizer: x * (1/std) + (-mean/std)
+        return (x * (1.0 / std).astype(np.float32) + (-mean / std).astype(np.float32)).astype(
+            np.float32
+        )
+    raise CheckpointError(f"unknown normalizer kind {kind!r} in the model's manifest")
 
 
-class TorchManifestBackend:
+class _ManifestInfo:
+    """The Backend protocol's descriptive attributes, read from a manifest."""
+
+    manifest: dict[str, Any]
+
+    def _describe(self, manifest: dict[str, Any]) -> None:
+        self.manifest = manifest
+        self.classes = tuple(str(c) for c in manifest["classes"])
+        self.input_shape = tuple(int(s) for s in manifest["input_shape"])
+        self.dataset = str(manifest.get("dataset") or "")
+        self.style = manifest.get("style")
+
+
+class ManifestBackend(_ManifestInfo):
     """A model rebuilt from safetensors + manifest, run eagerly by PyTorch."""
 
     kind = "safetensors"
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self.model, self.manifest = load_manifest_model(path)
-        self.normalizer = _normalizer(self.manifest)
         self.path = Path(path)
+        self.model, manifest = load_manifest_model(path)
+        self._describe(manifest)
+        from cnnlab.data import Normalizer
 
-    def logits(self, x) -> np.ndarray:
+        self.normalizer = Normalizer.from_state(manifest.get("normalizer") or {"kind": "unit"})
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """float32 (N, C, H, W) images in [0, 1] -> logits."""
         import torch
 
+        batch = self.normalizer(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
         with torch.inference_mode():
-            return self.model(torch.as_tensor(x, dtype=torch.float32)).numpy()
+            return self.model(batch).float().numpy()
 
 
-class OnnxBackend:
-    """An exported ``.onnx`` file run by ONNX Runtime (metadata gives the manifest)."""
+class OnnxBackend(_ManifestInfo):
+    """An exported ``.onnx`` file run by ONNX Runtime (its metadata holds the manifest)."""
 
     kind = "onnx"
     model = None  # no torch module: feature maps are not available
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
+        try:
+            import onnxruntime as ort
+        except ModuleNotFoundError:
+            raise CheckpointError(
+                "running .onnx models needs onnxruntime: pip install 'cnnlab[export]'"
+            ) from None
         self.path = Path(path)
         if not self.path.is_file():
             raise CheckpointError(f"ONNX model not found: {self.path}")
@@ -167,11 +211,45 @@ class OnnxBackend:
         meta = self.session.get_modelmeta().custom_metadata_map
         if "cnnlab_manifest" not in meta:
             raise CheckpointError(f"{self.path} has no cnnlab metadata; export it with cnnlab")
-        self.manifest = _check_manifest(json.loads(meta["cnnlab_manifest"]), self.path)
-        self.normalizer = _normalizer(self.manifest)
+        try:
+            manifest = json.loads(meta["cnnlab_manifest"])
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"{self.path}: corrupt cnnlab metadata ({exc})") from None
+        self._describe(_check_manifest(manifest, self.path))
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
 
-    def logits(self, x) -> np.ndarray:
-        batch = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """float32 (N, C, H, W) images in [0, 1] -> logits."""
+        batch = np.ascontiguousarray(normalize_numpy(x, self.manifest["normalizer"]))
         return self.session.run([self.output_name], {self.input_name: batch})[0]
+
+
+def load_safetensors(path: Path):
+    """``.safetensors``: with a manifest beside it (``cnnlab export``) or our embedded one, a
+    :class:`ManifestBackend`; otherwise a run's ``best.safetensors`` via the checkpoint loader."""
+    path = Path(path)
+    if path.with_suffix(".json").is_file() or _has_cnnlab_manifest(path):
+        return ManifestBackend(path)
+    from cnnlab.predict import TorchBackend
+
+    return TorchBackend.load(path)
+
+
+def _has_cnnlab_manifest(path: Path) -> bool:
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            return "cnnlab_manifest" in (f.metadata() or {})
+    except Exception:  # unreadable files get their error from the loader that follows
+        return False
+
+
+def register() -> None:
+    """Teach ``cnnlab.predict.Predictor.load`` the exported formats (idempotent)."""
+    from cnnlab.predict import register_backend
+
+    register_backend(".onnx", OnnxBackend)
+    register_backend(".json", ManifestBackend)
+    register_backend(".safetensors", load_safetensors)

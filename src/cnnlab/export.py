@@ -70,13 +70,10 @@ class ExportResult:
         }
 
 
-def style_for(dataset: str) -> str:
-    """The preprocessing style for a dataset name: ``fashion`` for Fashion-MNIST, else ``mnist``."""
-    return "fashion" if "fashion" in (dataset or "").lower() else "mnist"
-
-
 def make_manifest(loaded: Any) -> dict[str, Any]:
     """The self-description every export carries (JSON-serialisable, no pickles)."""
+    from cnnlab.predict import style_for
+
     payload = loaded.payload or {}
     return {
         "format": MANIFEST_FORMAT,
@@ -150,6 +147,13 @@ def _staged(path: Path):
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _chmod_like_new_file(path: Path) -> None:
+    """safetensors creates 0600 files; give them the usual 0666 & ~umask like open() does."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 @contextlib.contextmanager
@@ -302,8 +306,18 @@ def export_safetensors(loaded: Any, path: Path, x: torch.Tensor) -> ExportResult
     manifest = make_manifest(loaded)
     state = {k: v.detach().cpu().contiguous() for k, v in loaded.model.state_dict().items()}
     mpath = manifest_path(path)
+    # The header also carries the checkpoint loader's per-key metadata, so the weights alone
+    # still load with cnnlab.engine.checkpoint.load_checkpoint.
+    meta = {k: json.dumps(manifest[k]) for k in ("model_args", "classes", "dataset")}
+    meta.update(
+        cnnlab_manifest=json.dumps(manifest),
+        input_shape=json.dumps(manifest["input_shape"]),
+        normalizer=json.dumps(manifest["normalizer"]),
+        format_version=str(MANIFEST_VERSION),
+    )
     with _staged(path) as tmp_weights, _staged(mpath) as tmp_manifest:
-        save_file(state, str(tmp_weights), metadata={"cnnlab_manifest": json.dumps(manifest)})
+        save_file(state, str(tmp_weights), metadata=meta)
+        _chmod_like_new_file(tmp_weights)
         manifest["weights"] = path.name
         manifest["weights_sha256"] = hashlib.sha256(tmp_weights.read_bytes()).hexdigest()
         tmp_manifest.write_text(json.dumps(manifest, indent=2) + "\n")

@@ -64,6 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise CnnlabError(f"serving needs {exc.name}: pip install 'cnnlab[serve]'") from None
     from cnnlab.predict import Predictor
 
+    torch_threads(args.threads)
     predictor = Predictor.load(args.run)
     app = create_app(predictor, settings)
     if not _is_loopback(args.host):
@@ -78,6 +79,13 @@ def _serve(args: argparse.Namespace) -> int:
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     return 0
+
+
+def torch_threads(n: int) -> None:
+    """One image is too small to split across cores; requests run side by side instead."""
+    import torch
+
+    torch.set_num_threads(n)
 
 
 def _is_loopback(host: str) -> bool:

@@ -39,7 +39,7 @@ class ServeSettings:
     max_upload_bytes: int = 5 * MB  # largest encoded image accepted (bigger -> 413)
     max_pixels: int = 20_000_000  # largest width x height decoded (bigger -> 400)
     max_concurrent: int = 2  # images preprocessed/inferred at once (bounds memory and CPU)
-    torch_threads: int = 1  # intra-op threads per inference; one image is too small to split
+    torch_threads: int = 1  # intra-op threads (set process-wide by `cnnlab serve`, not here)
     feature_maps: int = 32  # first-conv maps returned per request
 
     def max_body_bytes(self) -> int:

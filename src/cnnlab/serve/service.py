@@ -27,7 +27,7 @@ class InferenceService:
     """Thread-safe single-image inference for the server.
 
     Args:
-        predictor: a loaded ``cnnlab.predict.Predictor``.
+        predictor: a loaded ``cnnlab.predict.Predictor`` (any backend).
         settings: a :class:`cnnlab.serve.app.ServeSettings`.
     """
 
@@ -36,18 +36,16 @@ class InferenceService:
         self.settings = settings
         self._slots = threading.BoundedSemaphore(max(1, settings.max_concurrent))
         self._torch = _torch_model(predictor)
-        self._conv_name, self._conv = _first_conv(self._torch)
-        if self._torch is not None:
-            import torch
-
-            torch.set_num_threads(max(1, settings.torch_threads))
+        self._conv_name, conv = _first_conv(self._torch)
+        self._local = threading.local()  # each worker thread captures its own request's maps
+        if conv is not None:
+            conv.register_forward_hook(self._capture)
+        self._has_maps = conv is not None
         self._info: dict[str, Any] | None = None
 
     # -- requests ---------------------------------------------------------------------------
     def predict_bytes(self, data: bytes) -> dict[str, Any]:
         """Answer one POST /predict from the encoded image bytes (runs in a worker thread)."""
-        from cnnlab.predict import preprocess
-
         with self._slots:
             start = time.perf_counter()
             img = read_image(data, max_pixels=self.settings.max_pixels, name="upload")
@@ -55,13 +53,11 @@ class InferenceService:
                 raise UnsupportedFormat(
                     f"unsupported image format {_format_name(data)}: send PNG, JPEG or WebP"
                 )
-            size = int(self.predictor.input_shape[-1])
             try:
-                arr = preprocess(img, style=self.predictor.style, size=size)
+                x = self.predictor.prepare(img)  # (C, H, W): the same path as `cnnlab predict`
             except (ValueError, OSError) as exc:  # CnnlabError is a ValueError
                 raise ImageError(f"cannot preprocess the upload: {exc}") from None
-            probs, maps = self._run(arr)
-            label = int(np.argmax(probs))
+            pred, maps = self._run(x)
             ms = (time.perf_counter() - start) * 1000.0
         features = None
         if maps is not None:
@@ -71,27 +67,29 @@ class InferenceService:
                 "maps": feature_pngs(maps, self.settings.feature_maps),
             }
         return {
-            "label": label,
-            "class_name": self.predictor.classes[label],
-            "probability": float(probs[label]),
-            "probs": [round(float(p), 6) for p in probs],
-            "preprocessed": png_base64(arr),
+            "label": pred.label,
+            "class_name": pred.class_name,
+            "probability": pred.probability,
+            "probs": [round(float(p), 6) for p in pred.probs],
+            "preprocessed": png_base64(x[0] if x.shape[0] == 1 else x.mean(axis=0)),
             "ms": round(ms, 3),
             "features": features,
         }
 
-    def _run(self, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Probabilities for one preprocessed (H, W) image, and the first conv maps if torch."""
-        if self._conv is None:
-            return np.asarray(self.predictor.predict_probs(arr[None]))[0], None
-        captured: list[Any] = []
-        hook = self._conv.register_forward_hook(lambda _m, _i, out: captured.append(out))
+    def _capture(self, _module, _inputs, output) -> None:
+        store = getattr(self._local, "maps", None)
+        if store is not None:  # only requests of this service, in this thread, collect maps
+            store.append(output[0].detach().float().numpy().copy())
+
+    def _run(self, x: np.ndarray) -> tuple[Any, np.ndarray | None]:
+        """The prediction for one (C, H, W) image, and the first conv's maps for torch models."""
+        self._local.maps = [] if self._has_maps else None
         try:
-            probs = np.asarray(self.predictor.predict_probs(arr[None]))[0]
+            pred = self.predictor.predict_arrays(x[None])[0]
+            maps = self._local.maps[0] if self._local.maps else None
         finally:
-            hook.remove()
-        maps = captured[0][0].float().numpy() if captured else None
-        return probs, maps
+            self._local.maps = None
+        return pred, maps
 
     # -- model description ------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
@@ -117,7 +115,7 @@ def _torch_model(predictor: Any):
     """The predictor's torch module, or None for ONNX Runtime."""
     import torch
 
-    model = getattr(predictor, "model", None)
+    model = getattr(predictor.backend, "model", None)
     return model if isinstance(model, torch.nn.Module) else None
 
 
@@ -133,27 +131,38 @@ def _first_conv(model) -> tuple[str | None, Any]:
 
 
 def _describe(predictor: Any, model) -> dict[str, Any]:
-    meta = dict(getattr(predictor, "metadata", None) or {})
+    backend = predictor.backend
+    payload = getattr(getattr(backend, "loaded", None), "payload", None) or {}
+    manifest = getattr(backend, "manifest", None) or {}
+    args = payload.get("model_args") or manifest.get("model_args") or {}
+    accuracy, split = _accuracy(payload.get("metrics") or manifest.get("metrics") or {})
     info: dict[str, Any] = {
-        "model": meta.get("model_args", {}).get("name"),
-        "model_args": meta.get("model_args"),
-        "dataset": meta.get("dataset"),
+        "model": args.get("name"),
+        "model_args": args,
+        "dataset": getattr(backend, "dataset", ""),
         "classes": list(predictor.classes),
         "style": predictor.style,
         "input_shape": list(predictor.input_shape),
-        "backend": meta.get("backend"),
-        "source": meta.get("source_name"),
-        "accuracy": meta.get("accuracy"),
-        "summary": None,
+        "backend": type(backend).__name__,
+        "accuracy": accuracy,
+        "accuracy_split": split,
         "params": None,
+        "summary": None,
     }
     if model is not None:
+        info["params"] = int(sum(p.numel() for p in model.parameters()))
         try:
             from cnnlab.models.summary import summary
 
-            report = summary(model, input_size=tuple(predictor.input_shape))
-            info["summary"] = report.to_text()
-            info["params"] = int(report.total_params)
+            info["summary"] = summary(model, input_size=tuple(predictor.input_shape)).to_text()
         except Exception:  # a summary is a nicety; /model must still answer
-            info["params"] = int(sum(p.numel() for p in model.parameters()))
+            info["summary"] = None
     return info
+
+
+def _accuracy(metrics: dict[str, Any]) -> tuple[float | None, str | None]:
+    """The best accuracy figure a checkpoint knows: test if evaluated, else validation."""
+    for key, split in (("test_accuracy", "test"), ("val_accuracy", "validation")):
+        if metrics.get(key) is not None:
+            return float(metrics[key]), split
+    return None, None

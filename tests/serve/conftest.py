@@ -1,0 +1,61 @@
+"""Fixtures for the server tests: a trained run, its predictor, an app and a TestClient."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+_spec = importlib.util.spec_from_file_location(
+    "_cnnlab_trained", Path(__file__).with_name("_trained.py")
+)
+_trained = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_trained)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, shared_data) -> Path:
+    return _trained.trained_run(tmp_path_factory.getbasetemp(), shared_data)
+
+
+@pytest.fixture(scope="session")
+def predictor(trained_run):
+    from cnnlab.predict import Predictor
+
+    return Predictor.load(trained_run)
+
+
+@pytest.fixture(scope="session")
+def settings():
+    from cnnlab.serve.app import ServeSettings
+
+    # Small limits so the oversize cases are cheap to build.
+    return ServeSettings(max_upload_bytes=200_000, max_pixels=4_000_000)
+
+
+@pytest.fixture(scope="session")
+def client(predictor, settings):
+    from fastapi.testclient import TestClient
+
+    from cnnlab.serve.app import create_app
+
+    with TestClient(create_app(predictor, settings)) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def mnist_pngs(shared_data) -> list[tuple[bytes, int]]:
+    """The first 20 MNIST test digits as PNG bytes with their labels."""
+    from cnnlab.data import load_dataset
+
+    test = load_dataset("mnist", "test", data_dir=shared_data / "mnist", download=False)
+    out = []
+    for img, label in zip(test.images[:20, 0].numpy(), test.labels[:20].tolist(), strict=True):
+        buf = io.BytesIO()
+        Image.fromarray(img.astype(np.uint8)).save(buf, format="PNG")
+        out.append((buf.getvalue(), int(label)))
+    return out
