@@ -145,7 +145,11 @@ def test_bad_start():
 def test_mnist_epoch_shapes(mnist_train):
     norm = Normalizer("pixel").fit(mnist_train.images)
     loader = BatchLoader(mnist_train, 256, shuffle=True, seed=0, normalizer=norm)
-    sizes = [len(y) for _, y in loader.batches(0)]
-    assert len(sizes) == 235 and sizes[-1] == 60000 - 234 * 256
-    x, _ = next(loader.batches(0))
+    assert loader.num_batches() == 235
+    (x_last, y_last), *_ = list(loader.batches(0, start=234))  # resume at the last batch
+    assert len(y_last) == 60000 - 234 * 256
+    x, y = next(loader.batches(0))
     assert x.shape == (256, 1, 28, 28) and np.isfinite(x.numpy()).all()
+    order = loader.indices(0)
+    assert torch.equal(y, mnist_train.labels[order[:256]])
+    assert torch.equal(x_last, norm(mnist_train.images[order[234 * 256 :]]))
