@@ -177,7 +177,7 @@ def plot_learned_filters(
     """Every kernel of a conv layer on one shared diverging scale (red +, blue -, white 0).
 
     Single-channel layers draw one panel per filter; RGB inputs draw each filter in colour;
-    other layers draw a filters x input-channels grid (first 16 x 16).
+    other layers draw a filters x input-channels grid (the first 8 x 8).
     """
     lf = learned_filters(run, layer=layer, which=which)
     out_c, in_c, kh, kw = lf.weights.shape
@@ -201,9 +201,10 @@ def plot_learned_filters(
                 im = show(ax, wk[0], cmap=DIVERGING, vmin=lo, vmax=hi)
             ax.set_title(f"{k}", fontsize=7)
     else:
-        rows, cols = min(out_c, 16), min(in_c, 16)
+        rows, cols = min(out_c, 8), min(in_c, 8)
+        lo, hi = symmetric_limits(lf.weights[:rows, :cols])  # scale of what is drawn
         shown_all = rows == out_c and cols == in_c
-        fig = new_figure(0.55 * cols + 1.6, 0.55 * rows + 0.9)
+        fig = new_figure(0.8 * cols + 1.6, 0.8 * rows + 0.9)
         axes = fig.subplots(rows, cols, squeeze=False)
         for (o, i), ax in np.ndenumerate(axes):
             im = show(ax, lf.weights[o, i], cmap=DIVERGING, vmin=lo, vmax=hi)
