@@ -181,6 +181,15 @@ BACKENDS: dict[str, Callable[[Path], Backend]] = {
 }
 
 
+def _register_exported_backends() -> None:
+    """Add the .onnx / safetensors+manifest loaders of cnnlab.backends (owned by export)."""
+    try:
+        from cnnlab.backends import register
+    except ModuleNotFoundError:  # a trimmed install without the export module
+        return
+    register()
+
+
 def register_backend(suffix: str, loader: Callable[[Path], Backend]) -> None:
     """Make ``Predictor.load`` open files ending in ``suffix`` with ``loader``."""
     BACKENDS[suffix.lower()] = loader
@@ -228,6 +237,7 @@ class Predictor:
             path = resolve_checkpoint(path, "best")
         if not path.is_file():
             raise CheckpointError(f"no such model file or run folder: {path}")
+        _register_exported_backends()
         loader = BACKENDS.get(path.suffix.lower())
         if loader is None:
             raise CheckpointError(
