@@ -85,3 +85,15 @@ def test_flatten_size_follows_input_size():
     assert model.fc1.in_features == 64 * 4 * 6
     assert model(torch.zeros(2, 1, 32, 40)).shape == (2, 10)
     assert model.cnnlab_args["input_size"] == [32, 40]
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["cnnlab.models", "cnnlab.models.layers", "cnnlab.models.registry", "cnnlab.models.summary"],
+)
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
