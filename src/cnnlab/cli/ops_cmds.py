@@ -134,10 +134,11 @@ def cmd_outsize(args) -> int:
     before, after = resolve_padding(n, m, spec, s, d)
     out = output_size(n, m, (before, after), s, d)
     pad = f"2*{before}" if before == after else f"{before} + {after}"
+    pads = "2p" if before == after else "p_before + p_after"
     if d == 1:
-        formula, span = "floor((n + 2p - m) / s) + 1", f"{m}"
+        formula, span = f"floor((n + {pads} - m) / s) + 1", f"{m}"
     else:
-        formula, span = "floor((n + 2p - d(m - 1) - 1) / s) + 1", f"{d}*({m} - 1) - 1"
+        formula, span = f"floor((n + {pads} - d(m - 1) - 1) / s) + 1", f"{d}*({m} - 1) - 1"
     print(f"o = {formula} = floor(({n} + {pad} - {span}) / {s}) + 1 = {out}")
     return 0
 

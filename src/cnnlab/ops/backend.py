@@ -119,18 +119,20 @@ def _fft(x, k, pads, lens):
     lo = [max(starts[a], 0) for a in range(2)]
     full_len = (n0 + m0 - 1, n1 + m1 - 1)
     hi = [min(starts[a] + lens[a], full_len[a]) - 1 for a in range(2)]
-    out = np.zeros(lens, dtype=np.float64)
     if hi[0] < lo[0] or hi[1] < lo[1]:
-        return out
+        return np.zeros(lens, dtype=np.float64)
     s0 = _fft_axis_size(n0, m0, lo[0], hi[0])
     s1 = _fft_axis_size(n1, m1, lo[1], hi[1])
-    fx = sfft.rfft(x, n=s1, axis=1)
-    fx = sfft.fft(fx, n=s0, axis=0, overwrite_x=True)
-    fk = sfft.rfft(kf, n=s1, axis=1)  # only m0 rows: cheap
+    fx = sfft.rfft2(x, s=(s0, s1))
+    fk = sfft.rfft(kf, n=s1, axis=1)  # the kernel's few rows only, then down the columns
     fk = sfft.fft(fk, n=s0, axis=0, overwrite_x=True)
     fx *= fk
+    # invert the columns, then only the rows we keep
     fx = sfft.ifft(fx, axis=0, overwrite_x=True)[lo[0] : hi[0] + 1]
     conv = sfft.irfft(fx, n=s1, axis=1, overwrite_x=True)[:, lo[1] : hi[1] + 1]
     r0, c0 = lo[0] - starts[0], lo[1] - starts[1]
+    if (r0, c0) == (0, 0) and conv.shape == lens:
+        return conv  # 'same' / 'valid' / 'full': no zero border to add
+    out = np.zeros(lens, dtype=np.float64)
     out[r0 : r0 + conv.shape[0], c0 : c0 + conv.shape[1]] = conv
     return out
