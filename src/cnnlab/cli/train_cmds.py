@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 # CLI flag -> TrainConfig field, for flags whose name differs or that need no special handling.
@@ -358,6 +359,67 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from cnnlab.engine.demo import run_demo
+    """Train tutorial_cnn briefly, evaluate it, predict a few test digits, say where it all is."""
+    from cnnlab.config import resolve_config
+    from cnnlab.data import locate_dataset
+    from cnnlab.engine import fit
+    from cnnlab.errors import DataError
+    from cnnlab.viz.training import CurvesCallback
 
-    return run_demo(args, progress=None if args.quiet else TqdmProgress(), say=print)
+    dataset, limit = "mnist", 15_000
+    try:
+        locate_dataset("mnist", data_dir=args.data_dir, download=True)
+    except DataError as exc:
+        print(f"MNIST could not be found or downloaded ({exc}).")
+        print("Falling back to scikit-learn's 8x8 digits (upsampled to 28x28) for the demo.")
+        dataset, limit = "digits", None
+    config = resolve_config(
+        recipe="notebook", dataset=dataset, data_dir=args.data_dir, limit_train=limit,
+        epochs=2 if dataset == "mnist" else 8, runs_dir=args.runs_dir, name="demo",
+        threads=args.threads,
+    )  # fmt: skip
+    subset = f"the first {limit:,} training images" if limit else "all training images"
+    print(f"1/3 training tutorial_cnn on {dataset} ({subset}, {config.epochs} epochs, adam)")
+    progress = None if args.quiet else TqdmProgress()
+    result = fit(config, progress=progress, callbacks=[CurvesCallback()])
+    print(f"    {result.train_seconds:.1f} s of training; run folder {result.run_dir}")
+    ev = argparse.Namespace(
+        run=str(result.run_dir), dataset=None, data_dir=args.data_dir, which="best", out=None,
+        batch_size=1000, threads=args.threads, quiet=True, json=False,
+    )  # fmt: skip
+    print("2/3 evaluating on the test set")
+    cmd_evaluate(ev)
+    metrics = json.loads((result.run_dir / "evaluation" / "metrics.json").read_text())
+    print(f"    test accuracy {metrics['accuracy']:.2%} on {metrics['images']} images")
+    print("3/3 predicting test digits saved as PNG files (dark ink on white, like a drawing)")
+    folder = _demo_digits(result.run_dir / "demo_digits", dataset, args.data_dir)
+    pr = argparse.Namespace(
+        run=str(result.run_dir), images=[str(folder)], top_k=3, csv=None, style=None,
+        show=str(result.run_dir / "demo_predictions.png"), threads=args.threads, json=False,
+    )  # fmt: skip
+    cmd_predict(pr)
+    print("\nwhere things are:")
+    for label, path in (
+        ("run folder", result.run_dir),
+        ("learning curves", result.run_dir / "curves.png"),
+        ("confusion matrix", result.run_dir / "evaluation" / "confusion.png"),
+        ("worst errors", result.run_dir / "evaluation" / "worst_errors.png"),
+        ("what the network saw", result.run_dir / "demo_predictions.png"),
+        ("best checkpoint", result.run_dir / "checkpoints" / "best.pt"),
+    ):
+        print(f"  {label:<22}{path}")
+    print(f"next: cnnlab predict {result.run_dir} your_digit.png --show seen.png")
+    return 0
+
+
+def _demo_digits(folder: Path, dataset: str, data_dir: str | None, n: int = 6) -> Path:
+    """Write ``n`` test digits as dark-on-white PNGs (as a user would draw them)."""
+    from cnnlab.engine.data_setup import load_split
+    from cnnlab.images import save_image
+
+    test = load_split(dataset, "test", data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        digit = 1.0 - test.images[i, 0].numpy() / 255.0
+        save_image(folder / f"test{i}_true_{int(test.labels[i])}.png", digit)
+    return folder
