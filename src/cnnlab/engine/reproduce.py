@@ -138,9 +138,7 @@ def run_seeds(
         test = load_split(config.dataset, "test", config.data_dir, config.download)
         normalizer = _normalizer(result.run_dir)
         metrics = evaluate(result.model, test, normalizer, config.eval_batch_size)
-        curve = [
-            round(100 * r["val_accuracy"]) for r in result.history if r.get("val_accuracy")
-        ]
+        curve = [round(100 * r["val_accuracy"]) for r in result.history if r.get("val_accuracy")]
         row = {
             "name": run.name,
             "notebook": run.notebook,
@@ -155,9 +153,7 @@ def run_seeds(
             "run_dir": str(result.run_dir),
         }
         row["measured"] = f"{100 * metrics.accuracy:.2f}%" + (
-            f" (every {config.eval_every} it: {' '.join(map(str, curve))})"
-            if row["curve"]
-            else ""
+            f" (every {config.eval_every} it: {' '.join(map(str, curve))})" if row["curve"] else ""
         )
         rows.append(row)
         if on_row is not None:
