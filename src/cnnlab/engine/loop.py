@@ -228,11 +228,7 @@ def _setup(config: TrainConfig, resume: str | Path | None, dist: Any) -> TrainSt
     set_threads(config.threads)
     seed_everything(config.seed, config.deterministic)
     device = pick_device(config.device)
-    data = prepare_data(
-        config,
-        split_state=payload["split"] if payload else None,
-        normalizer_state=payload["normalizer"] if payload else None,
-    )
+    data = _prepare_data_main_first(config, payload, dist)
     channels, size = data.input_shape[0], data.input_shape[-1]
     model = create_model(
         config.model,
@@ -267,6 +263,24 @@ def _setup(config: TrainConfig, resume: str | Path | None, dist: Any) -> TrainSt
     if dist.is_main:
         (run_dir / "config.yaml").write_text(config.to_yaml())
     return state
+
+
+def _prepare_data_main_first(config: TrainConfig, payload: dict | None, dist: Any) -> PreparedData:
+    """Rank 0 finds (maybe downloads) the data first; the others wait, then read the files."""
+
+    def prepare() -> PreparedData:
+        return prepare_data(
+            config,
+            split_state=payload["split"] if payload else None,
+            normalizer_state=payload["normalizer"] if payload else None,
+        )
+
+    if dist.is_main:
+        data = prepare()
+        dist.barrier()
+        return data
+    dist.barrier()
+    return prepare()
 
 
 def _resume_overrides(requested: TrainConfig, saved: TrainConfig) -> dict[str, Any]:
