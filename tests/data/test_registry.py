@@ -162,3 +162,26 @@ def test_dataset_status_reports_bad_checksum(isolated, monkeypatch, shared_data)
     assert status["checksums"] == "BAD"
     bad = [f for f in status["files"] if not f["ok"]]
     assert [f["name"] for f in bad] == ["t10k-labels-idx1-ubyte.gz"]
+
+
+def test_unpacked_files_preferred_and_equal(isolated, shared_data, mnist_test):
+    from cnnlab.data import load_dataset
+
+    folder = isolated / "mine" / "mnist"
+    folder.mkdir(parents=True)
+    for role in ("test_images", "test_labels"):
+        f = DATASETS["mnist"].files[role]
+        (folder / f.raw_name).write_bytes(
+            gzip.decompress((shared_data / "mnist" / f.name).read_bytes())
+        )
+    for role in ("train_images", "train_labels"):
+        f = DATASETS["mnist"].files[role]
+        (folder / f.name).symlink_to(shared_data / "mnist" / f.name)
+    ds = load_dataset("mnist", "test", data_dir=isolated / "mine", download=False)
+    assert ds.images.equal(mnist_test.images) and ds.labels.equal(mnist_test.labels)
+    status = dataset_status("mnist", isolated / "mine")
+    assert status["checksums"] == "OK"
+    assert [f["name"] for f in status["files"]][2:] == [
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ]

@@ -216,8 +216,12 @@ def search_dirs(name: str, data_dir: str | Path | None = None) -> list[tuple[str
 
 
 def find_file(folder: Path, info: FileInfo) -> Path | None:
-    """The file for ``info`` in ``folder``: the ``.gz`` or, failing that, the unpacked IDX file."""
-    for candidate in (folder / info.name, folder / info.raw_name):
+    """The file for ``info`` in ``folder``: the unpacked IDX file if present, else the ``.gz``.
+
+    Unpacked first because reading it skips inflating (MNIST train: ~0.25 s saved); torchvision's
+    ``raw/`` folders hold both.
+    """
+    for candidate in (folder / info.raw_name, folder / info.name):
         if candidate.is_file():
             return candidate
     return None

@@ -135,6 +135,20 @@ class Normalizer:
         return f"Normalizer({self.kind!r}, fitted={self.fitted})"
 
 
+def _shift_exact(x: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, s: int) -> torch.Tensor:
+    """Shift each image by whole pixels (``dx``, ``dy`` in ``-s..s``), zero fill: one gather.
+
+    About twice as fast as ``grid_sample`` and bit-exact (no interpolation weights).
+    """
+    b, c, h, w = x.shape
+    padded = F.pad(x, (s, s, s, s))
+    wide = w + 2 * s
+    base = torch.arange(h)[:, None] * wide + torch.arange(w)[None, :]  # (h, w) in padded coords
+    offset = (s - dy) * wide + (s - dx)  # output (i, j) reads input (i - dy, j - dx)
+    index = (base[None] + offset[:, None, None]).view(b, 1, h * w).expand(b, c, h * w)
+    return padded.view(b, c, -1).gather(2, index).view(b, c, h, w)
+
+
 class Augment:
     """Random per-sample shifts (whole pixels, up to ``shift``) and rotations (up to ``rotate``
     degrees), applied to a float batch with one ``affine_grid``/``grid_sample`` call.
@@ -158,8 +172,10 @@ class Augment:
         if self.shift == 0 and self.rotate == 0:
             return x
         s = self.shift
-        dx = torch.randint(-s, s + 1, (b,), generator=generator).to(x.dtype)
-        dy = torch.randint(-s, s + 1, (b,), generator=generator).to(x.dtype)
+        dx = torch.randint(-s, s + 1, (b,), generator=generator)
+        dy = torch.randint(-s, s + 1, (b,), generator=generator)
+        if self.rotate == 0:
+            return _shift_exact(x, dx, dy, s)
         angle = (torch.rand(b, generator=generator, dtype=x.dtype) * 2 - 1) * (
             self.rotate * math.pi / 180
         )
@@ -168,8 +184,8 @@ class Augment:
         # by +dx pixels samples the input at x - dx, i.e. -2*dx/w in normalised units.
         theta = torch.stack(
             [
-                torch.stack([cos, -sin, -2 * dx / w], 1),
-                torch.stack([sin, cos, -2 * dy / h], 1),
+                torch.stack([cos, -sin, -2 * dx.to(x.dtype) / w], 1),
+                torch.stack([sin, cos, -2 * dy.to(x.dtype) / h], 1),
             ],
             1,
         )
