@@ -161,7 +161,8 @@ async function loadModel() {
   try {
     const info = await (await fetch("/model")).json();
     classes = info.classes || [];
-    const acc = info.accuracy != null ? `, test accuracy ${(100 * info.accuracy).toFixed(2)}%` : "";
+    const acc = info.accuracy != null
+      ? `, ${info.accuracy_split || "test"} accuracy ${(100 * info.accuracy).toFixed(2)}%` : "";
     $("model-line").textContent =
       `${info.model ?? "model"} trained on ${info.dataset || "?"}${acc}`;
     if (info.style === "fashion") {
