@@ -79,3 +79,10 @@ def test_show_data_unknown_name(capsys):
     with pytest.raises(SystemExit):
         main(["show-data", "cifar10", "--out", "x.png"])
     assert capsys.readouterr().err.startswith("cnnlab: error: unknown dataset 'cifar10'")
+
+
+def test_show_data_n_limits(capsys):
+    for n in ("0", "401"):
+        with pytest.raises(SystemExit):
+            main(["show-data", "digits", "--n", n, "--out", "x.png"])
+        assert capsys.readouterr().err == f"cnnlab: error: --n {n}: draw between 1 and 400 images\n"

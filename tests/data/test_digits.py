@@ -33,3 +33,20 @@ def test_digits_match_sklearn_and_are_deterministic():
     corr = np.corrcoef(small.flatten().numpy(), ref.flatten().numpy())[0, 1]
     assert corr > 0.95
     assert torch.equal(load_dataset("digits", "test").images, test.images)
+
+
+def test_subset_masks_and_range():
+    import pytest
+
+    from cnnlab.errors import DataError
+
+    test = load_dataset("digits", "test")
+    mask = test.labels == 3
+    assert test.subset(mask).labels.tolist() == [3] * int(mask.sum())
+    assert test.subset(np.array([0, -1])).labels.tolist() == [
+        int(test.labels[0]),
+        int(test.labels[-1]),
+    ]
+    with pytest.raises(DataError) as info:
+        test.subset([0, 359])
+    assert str(info.value) == "subset index 359 out of range for 359 samples"

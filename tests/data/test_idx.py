@@ -166,3 +166,19 @@ def test_fashion_test(shared_data):
     ds = load_dataset("fashion-mnist", "test", data_dir=shared_data, download=False)
     assert ds.images.shape == (10000, 1, 28, 28)
     assert ds.class_counts() == [1000] * 10
+
+
+def test_multi_member_gzip(idx, tmp_path):
+    data = idx.bytes(np.arange(10, dtype=np.uint8))
+    path = tmp_path / "two.gz"
+    path.write_bytes(gzip.compress(data[:7]) + gzip.compress(data[7:]))
+    assert read_idx(path).tolist() == list(range(10))
+
+
+def test_gzip_bomb_refused(tmp_path):
+    from cnnlab.data.idx import decompress_bytes
+
+    raw = gzip.compress(bytes(1_000_000))
+    assert _error(decompress_bytes, raw, "bomb.gz", max_bytes=10_000) == (
+        "bomb.gz: inflates to more than 10,000 bytes; refused"
+    )

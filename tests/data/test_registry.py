@@ -185,3 +185,8 @@ def test_unpacked_files_preferred_and_equal(isolated, shared_data, mnist_test):
         "t10k-images-idx3-ubyte",
         "t10k-labels-idx1-ubyte",
     ]
+
+
+def test_cnnlab_data_may_name_the_dataset_folder(isolated, monkeypatch, shared_data):
+    monkeypatch.setenv("CNNLAB_DATA", str(shared_data / "fashion-mnist"))
+    assert locate_dataset("fashion-mnist", download=False) == shared_data / "fashion-mnist"

@@ -102,3 +102,19 @@ def test_augment_rotation_keeps_mass_and_is_seeded():
     assert not torch.equal(a, x)
     _close(a.sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=0.03, atol=0)
     assert torch.equal(Augment(0, 0)(x, torch.Generator()), x)
+
+
+def test_shape_and_state_checks(sample):
+    norm = Normalizer("pixel").fit(sample)
+    with pytest.raises(DataError) as info:
+        norm(torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
+    assert str(info.value) == (
+        "Normalizer('pixel') fitted on images of shape (1, 28, 28) cannot normalise a batch of "
+        "shape (2, 3, 32, 32)"
+    )
+    with pytest.raises(DataError, match=r"got 0 images"):
+        Normalizer("meanstd").fit(sample[:0])
+    with pytest.raises(DataError, match=r"needs mean/std of one \(C, H, W\) shape"):
+        Normalizer.from_state({"kind": "pixel", "mean": [0.5], "std": [0.1]})
+    with pytest.raises(DataError, match=r"malformed"):
+        Normalizer.from_state({"kind": "pixel", "mean": [[[0.5]], [0.1]], "std": "x"})

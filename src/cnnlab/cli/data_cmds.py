@@ -6,6 +6,8 @@ import argparse
 import json
 import math
 
+MAX_GRID = 400  # a 20x20 grid; more is unreadable and slow to draw
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -85,8 +87,8 @@ def cmd_show_data(args: argparse.Namespace) -> int:
 
     from cnnlab.errors import CnnlabError
 
-    if args.n < 1:
-        raise CnnlabError(f"--n {args.n}: need at least 1 image")
+    if not 1 <= args.n <= MAX_GRID:
+        raise CnnlabError(f"--n {args.n}: draw between 1 and {MAX_GRID} images")
     from cnnlab.data import DATASETS, load_dataset, load_image_folder
 
     if args.dataset not in DATASETS and Path(args.dataset).is_dir():

@@ -57,7 +57,16 @@ class ArrayDataset:
 
     def subset(self, indices) -> ArrayDataset:
         """A new dataset holding the rows ``indices`` (array, list or tensor of ints)."""
-        idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+        arr = np.asarray(indices.cpu() if hasattr(indices, "cpu") else indices)
+        if arr.dtype == bool:  # a mask, as in numpy/torch indexing
+            if arr.shape != (len(self),):
+                raise DataError(f"subset mask of shape {arr.shape} for {len(self)} samples")
+            arr = np.flatnonzero(arr)
+        arr = arr.astype(np.int64).reshape(-1)
+        if arr.size and (arr.min() < -len(self) or arr.max() >= len(self)):
+            bad = int(arr[(arr < -len(self)) | (arr >= len(self))][0])
+            raise DataError(f"subset index {bad} out of range for {len(self)} samples")
+        idx = torch.from_numpy(arr)
         return ArrayDataset(self.images[idx], self.labels[idx], self.classes, self.name)
 
     def class_counts(self) -> list[int]:

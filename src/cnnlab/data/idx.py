@@ -24,24 +24,35 @@ IDX_DTYPES: dict[int, np.dtype] = {
     0x0E: np.dtype(">f8"),
 }
 _GZIP_MAGIC = b"\x1f\x8b"
+MAX_IDX_BYTES = 4 << 30  # 4 GiB: far above any IDX dataset, far below a gzip bomb's output
 
 
-def decompress_bytes(raw: bytes, source: str | Path) -> bytes:
+def decompress_bytes(raw: bytes, source: str | Path, max_bytes: int = MAX_IDX_BYTES) -> bytes:
     """Return the IDX bytes of a file's content, gunzipping it when it starts with the gzip magic.
 
-    One ``zlib`` call on the whole buffer (the fastest way CPython has to inflate), and
-    ``eof`` tells a complete stream from one cut short.
+    One ``zlib`` call per gzip member on the whole buffer (the fastest way CPython has to
+    inflate); ``eof`` tells a complete stream from one cut short, and output beyond
+    ``max_bytes`` (a gzip bomb, or not a dataset) is refused before it is allocated.
     """
     if not raw.startswith(_GZIP_MAGIC):
         return raw
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # 16+: expect a gzip header and trailer
-    try:
-        data = inflater.decompress(raw)
-    except zlib.error as exc:
-        raise DataError(f"{source}: corrupt gzip data ({exc})") from None
-    if not inflater.eof:
-        raise DataError(f"{source}: truncated gzip stream ({len(raw):,} bytes; file cut short?)")
-    return data
+    parts, total, rest = [], 0, raw
+    while rest:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # 16+: gzip header and trailer
+        try:
+            part = inflater.decompress(rest, max_bytes - total + 1)
+        except zlib.error as exc:
+            raise DataError(f"{source}: corrupt gzip data ({exc})") from None
+        total += len(part)
+        if total > max_bytes:
+            raise DataError(f"{source}: inflates to more than {max_bytes:,} bytes; refused")
+        if not inflater.eof:
+            raise DataError(
+                f"{source}: truncated gzip stream ({len(raw):,} bytes; file cut short?)"
+            )
+        parts.append(part)
+        rest = inflater.unused_data.lstrip(b"\0")  # further gzip members (gzip -c a b > c)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def parse_idx(data: bytes, source: str | Path, ndim: int | None = None) -> np.ndarray:

@@ -188,15 +188,15 @@ def get_info(name: str) -> DatasetInfo:
 
 def cache_root() -> Path:
     """The user cache, ``$XDG_CACHE_HOME/cnnlab`` or ``~/.cache/cnnlab`` (read at call time)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "cnnlab"
 
 
 def search_dirs(name: str, data_dir: str | Path | None = None) -> list[tuple[str, Path]]:
     """Where ``name``'s files are looked for, in order, as ``(origin, folder)`` pairs.
 
-    ``data_dir`` is a folder holding ``<name>/``; it may also be the dataset folder itself when
-    its last component is the dataset name (``--data-dir ~/data/mnist``).
+    ``data_dir`` and ``$CNNLAB_DATA`` are folders holding ``<name>/``; either may also be the
+    dataset folder itself when its last component is the dataset name (``--data-dir ~/data/mnist``).
 
     >>> [o for o, _ in search_dirs("mnist", "/d")][:1]
     ['--data-dir']
@@ -209,7 +209,10 @@ def search_dirs(name: str, data_dir: str | Path | None = None) -> list[tuple[str
             dirs.append(("--data-dir", data_dir))
     env = os.environ.get("CNNLAB_DATA")
     if env:
-        dirs.append(("CNNLAB_DATA", Path(env).expanduser() / name))
+        env_dir = Path(env).expanduser()
+        dirs.append(("CNNLAB_DATA", env_dir / name))
+        if env_dir.name == name:
+            dirs.append(("CNNLAB_DATA", env_dir))
     dirs.append(("cache", cache_root() / name))
     dirs.append(("system", Path("/usr/share/datasets") / name))
     return dirs

@@ -42,6 +42,8 @@ class Split:
             val = np.asarray(d["val"], dtype=np.int64).reshape(-1)
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"invalid saved split: {exc!r}") from None
+        if (train.size and train.min() < 0) or (val.size and val.min() < 0):
+            raise DataError("invalid saved split: negative index")
         if np.intersect1d(train, val).size:
             raise DataError("invalid saved split: train and val indices overlap")
         return cls(train, val, str(d.get("kind", "random")), int(d.get("seed", 0)))

@@ -87,6 +87,8 @@ class Normalizer:
                 f"Normalizer.fit needs uint8 (N, C, H, W) images, got {images.dtype} "
                 f"{tuple(images.shape)}"
             )
+        if len(images) == 0:
+            raise DataError(f"Normalizer({self.kind!r}).fit got 0 images")
         if self.kind == "meanstd":
             mean, std = _channel_moments(images)
             self._set(mean.view(-1, 1, 1), std.clamp_min(PIXEL_EPS).view(-1, 1, 1))
@@ -97,17 +99,26 @@ class Normalizer:
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         """Normalise a batch: uint8 (0..255) or floating (0..1), (B, C, H, W) or (C, H, W)."""
-        if not self.fitted:
-            raise DataError(f"Normalizer({self.kind!r}) used before fit(training images)")
+        self._check(batch)
         if batch.dtype == torch.uint8:
             return batch.float().mul_(self._scale).add_(self._shift)
         return batch.float().mul(self._scale * 255.0).add_(self._shift)
 
     def apply_255(self, batch: torch.Tensor) -> torch.Tensor:
         """Normalise a float batch on the 0..255 scale (the loader's augmented batches)."""
+        self._check(batch)
+        return batch.mul(self._scale).add_(self._shift)
+
+    def _check(self, batch: torch.Tensor) -> None:
         if not self.fitted:
             raise DataError(f"Normalizer({self.kind!r}) used before fit(training images)")
-        return batch.mul(self._scale).add_(self._shift)
+        shape = tuple(self.mean.shape)  # (1, 1, 1), (C, 1, 1) or (C, H, W)
+        got = tuple(batch.shape[-3:])
+        if batch.dim() < 3 or any(s != 1 and s != g for s, g in zip(shape, got, strict=True)):
+            raise DataError(
+                f"Normalizer({self.kind!r}) fitted on images of shape {shape} cannot normalise "
+                f"a batch of shape {tuple(batch.shape)}"
+            )
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         """Back to the 0..1 scale (for pictures of model inputs)."""
@@ -128,7 +139,17 @@ class Normalizer:
         if norm.kind in ("meanstd", "pixel"):
             if "mean" not in state or "std" not in state:
                 raise DataError(f"Normalizer state for {norm.kind!r} lacks mean/std")
-            norm._set(torch.tensor(state["mean"]), torch.tensor(state["std"]))
+            try:
+                mean = torch.tensor(state["mean"], dtype=torch.float64)
+                std = torch.tensor(state["std"], dtype=torch.float64)
+            except (TypeError, ValueError) as exc:
+                raise DataError(f"Normalizer state for {norm.kind!r} is malformed: {exc}") from None
+            if mean.dim() != 3 or mean.shape != std.shape or not bool((std > 0).all()):
+                raise DataError(
+                    f"Normalizer state for {norm.kind!r} needs mean/std of one (C, H, W) shape "
+                    f"with std > 0, got {tuple(mean.shape)} / {tuple(std.shape)}"
+                )
+            norm._set(mean, std)
         return norm
 
     def __repr__(self) -> str:
