@@ -1,12 +1,14 @@
 """The downloader against a local threaded HTTP server serving the real files.
 
-Mirrors: good/ (the real MNIST files), corrupt/ (a flipped byte), truncated/ (half a file),
-short/ (announces the full Content-Length, then closes early), empty/ (404 for everything).
+Mirrors: good/ (the real MNIST files), corrupt/ (a flipped byte), truncated/ (1,000 bytes),
+short/ (announces the full Content-Length, then closes early), empty/ (404 for everything),
+huge/ (1.2 MB of zeros), unpacked/ (the decompressed bytes under the .gz name).
 """
 
 from __future__ import annotations
 
 import functools
+import gzip
 import http.server
 import threading
 from pathlib import Path
@@ -40,7 +42,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def server(shared_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("mirror")
-    for sub in ("good", "corrupt", "truncated", "empty"):
+    for sub in ("good", "corrupt", "truncated", "empty", "huge", "unpacked"):
         (root / sub).mkdir()
     for f in INFO.files.values():
         (root / "good" / f.name).symlink_to(shared_data / "mnist" / f.name)
@@ -49,6 +51,8 @@ def server(shared_data, tmp_path_factory):
     flipped[len(content) // 2] ^= 0xFF
     (root / "corrupt" / LABELS.name).write_bytes(bytes(flipped))
     (root / "truncated" / LABELS.name).write_bytes(content[:1000])
+    (root / "huge" / LABELS.name).write_bytes(bytes(1_200_000))
+    (root / "unpacked" / LABELS.name).write_bytes(gzip.decompress(content))
     handler = functools.partial(_Handler, directory=str(root))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -157,3 +161,17 @@ def test_interrupted_write_leaves_no_file(server, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         download_file(LABELS, tmp_path, [server + "/good/"])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_oversized_body_refused(server, tmp_path):
+    url = f"{server}/huge/{LABELS.name}"
+    assert _fail([server + "/huge/"], tmp_path) == (
+        f"download of {LABELS.name} failed: {url}: more than 1,068,592 bytes, not this file; "
+        "refused"
+    )
+
+
+def test_unpacked_body_saved_under_unpacked_name(server, tmp_path, shared_data):
+    path = download_file(LABELS, tmp_path, [server + "/unpacked/"])
+    assert path == tmp_path / "t10k-labels-idx1-ubyte"
+    assert path.read_bytes() == gzip.decompress((shared_data / "mnist" / LABELS.name).read_bytes())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import os
 import tempfile
 import urllib.error
@@ -22,6 +23,7 @@ from cnnlab.data.registry import DatasetInfo, FileInfo, find_file
 from cnnlab.errors import DataError
 
 _CHUNK = 1 << 20
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,14 +67,21 @@ def verify_file(path: str | Path, info: FileInfo) -> Verdict:
     return check_bytes(path.read_bytes(), info, path)
 
 
-def _fetch(url: str, timeout: float) -> bytes:
-    """GET ``url`` and return the body; one-line DataError on HTTP, network or short reads."""
+def _fetch(url: str, timeout: float, limit: int) -> bytes:
+    """GET ``url`` and return the body; one-line DataError on HTTP, network or short reads.
+
+    Bodies over ``limit`` bytes (a wrong URL serving something huge) are refused while reading.
+    """
+    log.info("downloading %s", url)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - http(s) only
             expected = resp.headers.get("Content-Length")
-            chunks = []
+            chunks, total = [], 0
             while chunk := resp.read(_CHUNK):
                 chunks.append(chunk)
+                total += len(chunk)
+                if total > limit:
+                    raise DataError(f"{url}: more than {limit:,} bytes, not this file; refused")
     except urllib.error.HTTPError as exc:
         raise DataError(f"{url}: HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
@@ -112,12 +121,12 @@ def download_file(
     Raises:
         DataError: every mirror failed; the message lists each URL with its reason.
     """
-    dest = Path(dest_dir) / info.name
     errors = []
+    limit = 2 * max(info.size, info.raw_size) + _CHUNK if info.size else 1 << 32
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + info.name
         try:
-            body = _fetch(url, timeout)
+            body = _fetch(url, timeout, limit)
         except DataError as exc:
             errors.append(str(exc))
             continue
@@ -125,7 +134,11 @@ def download_file(
         if not verdict.ok:
             errors.append(f"{url}: checksum mismatch: {verdict.detail.removeprefix('BAD: ')}")
             continue
+        # a mirror that serves the unpacked bytes (verified by content) gets the unpacked name
+        name = info.name if body.startswith(b"\x1f\x8b") else info.raw_name
+        dest = Path(dest_dir) / name
         write_atomic(dest, body)
+        log.info("saved %s (%s)", dest, verdict.detail)
         return dest
     if not mirrors:
         errors.append("no mirrors configured")
