@@ -84,9 +84,9 @@ def test_predict_response_shape(client):
     assert np.abs(np.asarray(seen, dtype=np.float64) - expected).max() <= 1
     features = body["features"]
     assert features["layer"] == "conv1" and features["shape"] == [32, 26, 26]
-    assert len(features["maps"]) == 32
-    first = Image.open(io.BytesIO(base64.b64decode(features["maps"][0])))
-    assert first.size == (26, 26)
+    assert (features["rows"], features["cols"]) == (4, 8)
+    grid = Image.open(io.BytesIO(base64.b64decode(features["grid"])))
+    assert grid.size == (8 * 27 - 1, 4 * 27 - 1)  # 26 px maps, 1 px apart
 
 
 @pytest.mark.parametrize("prefix", ["", "data:image/png;base64,"])
@@ -279,3 +279,31 @@ def test_server_survives_bad_input(client):
         client.post("/predict", **kwargs)
     assert client.get("/healthz").status_code == 200
     assert post_file(client, encode(drawn_one())).json()["class_name"] == "1"
+
+
+def test_fashion_model_takes_a_photo_upload():
+    """A Fashion-MNIST model: /model says style 'fashion' (the page leads with the upload)."""
+    from fastapi.testclient import TestClient
+
+    from cnnlab.data import Normalizer
+    from cnnlab.engine.checkpoint import LoadedModel
+    from cnnlab.models import create_model
+    from cnnlab.predict import Predictor, TorchBackend
+    from cnnlab.serve.app import create_app
+
+    classes = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+               "Sneaker", "Bag", "Ankle boot")  # fmt: skip
+    model = create_model("tutorial_cnn").eval()
+    loaded = LoadedModel(model, Normalizer("unit"), classes, "fashion-mnist", (1, 28, 28), {}, None)
+    fashion = Predictor(TorchBackend(loaded))
+    with TestClient(create_app(fashion)) as c:
+        info = c.get("/model").json()
+        assert info["style"] == "fashion" and info["classes"] == list(classes)
+        photo = Image.new("RGB", (120, 90), (250, 250, 245))
+        ImageDraw.Draw(photo).rectangle((40, 10, 80, 80), fill=(30, 30, 90))
+        jpeg = encode(photo, "JPEG")
+        body = post_file(c, jpeg, "trousers.jpg", "image/jpeg").json()
+    assert body["class_name"] in classes
+    seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["preprocessed"]))))
+    expected = preprocess(Image.open(io.BytesIO(jpeg)), "fashion", 28) * 255
+    assert np.abs(seen - expected).max() <= 1  # light background inverted, padded, resized

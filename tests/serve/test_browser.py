@@ -136,7 +136,8 @@ def test_drawn_digit_is_recognised(page, digit, tmp_path):
     assert predict(page) == digit
     assert page.locator("#bars .row").count() == 10
     assert page.locator("#bars .row.top").get_attribute("data-cls") == digit
-    assert page.locator("#features img").count() == 32
+    assert page.locator("#feature-grid").count() == 1
+    assert page.evaluate("document.getElementById('feature-grid').naturalWidth") == 8 * 27 - 1
     assert page.get_attribute("#seen", "src").startswith("data:image/png;base64,")
     seen = page.evaluate("document.getElementById('seen').naturalWidth")
     assert seen == 28

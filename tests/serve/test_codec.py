@@ -12,7 +12,7 @@ from PIL import Image
 from cnnlab.errors import ImageError
 from cnnlab.serve.codec import (
     decode_base64_image,
-    feature_pngs,
+    feature_grid,
     png_base64,
     scale_maps,
     sniff_format,
@@ -80,4 +80,13 @@ def test_scale_maps_per_map_and_flat_maps():
     np.testing.assert_allclose(out[0], [[0, 1 / 3], [2 / 3, 1]])
     np.testing.assert_array_equal(out[1], 0)  # a flat map has no pattern to show
     np.testing.assert_array_equal(out[2], [[0, 1], [1, 0]])
-    assert len(feature_pngs(np.random.default_rng(0).normal(size=(40, 5, 5)), limit=32)) == 32
+
+
+def test_feature_grid_layout():
+    maps = np.random.default_rng(0).normal(size=(10, 5, 4))
+    b64, rows, cols = feature_grid(maps, cols=4)
+    assert (rows, cols) == (3, 4)
+    grid = np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))), dtype=np.float64) / 255
+    assert grid.shape == (3 * 6 - 1, 4 * 5 - 1)
+    np.testing.assert_allclose(grid[6:11, 5:9], scale_maps(maps)[5], atol=0.5 / 255 + 1e-9)
+    assert np.all(np.abs(grid[5, :] - 128 / 255) < 1e-9)  # the gap row between maps

@@ -40,7 +40,7 @@ class ServeSettings:
     max_pixels: int = 20_000_000  # largest width x height decoded (bigger -> 400)
     max_concurrent: int = 2  # images preprocessed/inferred at once (bounds memory and CPU)
     torch_threads: int = 1  # intra-op threads (set process-wide by `cnnlab serve`, not here)
-    feature_maps: int = 32  # first-conv maps returned per request
+    feature_maps: int = 32  # first-conv maps drawn in the response's grid
 
     def max_body_bytes(self) -> int:
         """Body budget: base64 in JSON is 4/3 of the image, plus room for multipart headers."""
@@ -50,7 +50,9 @@ class ServeSettings:
 class Features(BaseModel):
     layer: str = Field(description="module name of the first convolution")
     shape: list[int] = Field(description="(channels, height, width) of its output")
-    maps: list[str] = Field(description="each map as a base64 gray PNG, min-max scaled")
+    grid: str = Field(description="the maps as one base64 gray PNG grid, each min-max scaled")
+    rows: int
+    cols: int
 
 
 class PredictResponse(BaseModel):

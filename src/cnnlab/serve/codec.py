@@ -83,6 +83,17 @@ def scale_maps(maps: np.ndarray) -> np.ndarray:
     return np.where(span > 0, (maps - lo) / np.where(span > 0, span, 1.0), 0.0)
 
 
-def feature_pngs(maps: np.ndarray, limit: int = 64) -> list[str]:
-    """The first ``limit`` maps of a (C, H, W) stack as base64 PNGs, each scaled to [0, 1]."""
-    return [png_base64(m) for m in scale_maps(maps[:limit])]
+def feature_grid(maps: np.ndarray, cols: int = 8, pad: int = 1) -> tuple[str, int, int]:
+    """A (C, H, W) stack as one base64 PNG grid, each map scaled to [0, 1], ``pad`` px apart.
+
+    One PNG per request instead of one per map: encoding 32 small PNGs cost more than the
+    network itself. Returns ``(png_base64, rows, cols)``; unused cells and gaps are mid-gray.
+    """
+    c, h, w = maps.shape
+    cols = max(1, min(cols, c))
+    rows = -(-c // cols)
+    grid = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad), 0.5)
+    for i, plane in enumerate(scale_maps(maps)):
+        r, k = divmod(i, cols)
+        grid[r * (h + pad) : r * (h + pad) + h, k * (w + pad) : k * (w + pad) + w] = plane
+    return png_base64(grid), rows, cols

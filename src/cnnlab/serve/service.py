@@ -16,7 +16,7 @@ import numpy as np
 
 from cnnlab.errors import CnnlabError, ImageError
 from cnnlab.images import read_image
-from cnnlab.serve.codec import feature_pngs, png_base64, sniff_format
+from cnnlab.serve.codec import feature_grid, png_base64, sniff_format
 
 
 class UnsupportedFormat(CnnlabError):
@@ -61,10 +61,14 @@ class InferenceService:
             ms = (time.perf_counter() - start) * 1000.0
         features = None
         if maps is not None:
+            shown = maps[: self.settings.feature_maps]
+            grid, rows, cols = feature_grid(shown)
             features = {
                 "layer": self._conv_name,
                 "shape": list(maps.shape),
-                "maps": feature_pngs(maps, self.settings.feature_maps),
+                "grid": grid,
+                "rows": rows,
+                "cols": cols,
             }
         return {
             "label": pred.label,

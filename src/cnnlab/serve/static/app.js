@@ -91,13 +91,12 @@ function renderFeatures(features) {
   }
   const [c, h, w] = features.shape;
   $("features-title").textContent = `First conv layer: ${features.layer} (${c} maps, ${h}x${w})`;
-  features.maps.forEach((b64, i) => {
-    const img = document.createElement("img");
-    img.src = `data:image/png;base64,${b64}`;
-    img.alt = `map ${i}`;
-    img.title = `channel ${i}`;
-    box.append(img);
-  });
+  const img = document.createElement("img");
+  img.src = `data:image/png;base64,${features.grid}`;
+  img.alt = `${features.rows} x ${features.cols} grid of feature maps`;
+  img.id = "feature-grid";
+  img.style.width = "300px";  // about 36 px per map, pixels kept sharp by the CSS
+  box.append(img);
 }
 
 function show(result) {
