@@ -22,6 +22,17 @@ def check_png(path: Path, fig, dpi: int = 100) -> tuple[int, int]:
     return size
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """One intra-op thread: on a shared 2-core machine, two threads mostly wait for each other."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def assert_png():
     return check_png

@@ -26,8 +26,14 @@ def test_one_row_per_layer_with_right_channels(trained_run, tmp_path, assert_png
         fm.layers[1].maps, relu.reshape(32, 13, 2, 13, 2).max((2, 4)), atol=1e-6
     )
     labels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
-    assert labels == ["input", "conv1\n32@26x26", "pool1\n32@13x13", "conv2\n64@11x11",
-                      "pool2\n64@5x5", "conv3\n64@3x3"]  # fmt: skip
+    assert labels == [
+        "input",
+        "conv1\n32@26x26",
+        "pool1\n32@13x13",
+        "conv2\n64@11x11",
+        "pool2\n64@5x5",
+        "conv3\n64@3x3",
+    ]
     assert len(fig.axes) == 1 + 5 * 4
     assert fm.image.label == 7 and abs(fm.probs.sum() - 1) < 1e-5
     assert_png(save_figure(fig, tmp_path / "features.png"), fig)
@@ -40,8 +46,11 @@ def test_untrained_model_array_input_and_few_channels():
     image[6:22, 12:16] = 1
     fm = feature_maps(model, image)
     assert [(layer.name, layer.maps.shape[0]) for layer in fm.layers] == [
-        ("cnn1", 16), ("pool1", 16), ("cnn2", 32), ("pool2", 32)
-    ]  # fmt: skip
+        ("cnn1", 16),
+        ("pool1", 16),
+        ("cnn2", 32),
+        ("pool2", 32),
+    ]
     fig, _ = plot_feature_maps(fm, None, max_channels=2)
     assert len(fig.axes) == 1 + 4 * 2
 

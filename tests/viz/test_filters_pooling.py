@@ -51,8 +51,12 @@ def test_pooling_matches_reshape(tmp_path, assert_png):
     np.testing.assert_allclose(r.depth_max, crop.max(-1))
     np.testing.assert_allclose(r.depth_avg, crop.mean(-1))
     assert [ax.get_title().split("\n")[0] for ax in fig.axes] == [
-        "input 120x70", "max pool 2x2", "average pool 2x2", "depth-wise max", "depth-wise mean"
-    ]  # fmt: skip
+        "input 120x70",
+        "max pool 2x2",
+        "average pool 2x2",
+        "depth-wise max",
+        "depth-wise mean",
+    ]
     assert_png(save_figure(fig, tmp_path / "pool.png"), fig)
     with pytest.raises(CnnlabError, match="pool size"):
         pool_images("china", size=0)

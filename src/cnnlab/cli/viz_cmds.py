@@ -141,23 +141,38 @@ def _samples(args: argparse.Namespace) -> int:
 
 
 def _curves(args: argparse.Namespace) -> int:
-    from cnnlab.viz.run_pictures import curves_figure
+    from cnnlab.viz.run_pictures import write_curves
 
-    return _save(curves_figure(args.run), args.out)
+    print(f"wrote {write_curves(args.run, _png(args.out))}")
+    return 0
 
 
 def _confusion(args: argparse.Namespace) -> int:
-    from cnnlab.viz.run_pictures import confusion_figure
+    from cnnlab.viz.run_pictures import evaluate_run, write_confusion
 
-    fig = confusion_figure(args.run, which=args.which, data_dir=args.data_dir)
-    return _save(fig, args.out)
+    ev = evaluate_run(args.run, which=args.which, data_dir=args.data_dir, limit=args.limit_test)
+    print(f"wrote {write_confusion(ev, _png(args.out))}")
+    return 0
+
+
+def _png(out: str) -> str:
+    from cnnlab.errors import CnnlabError
+
+    if not out.lower().endswith(".png"):
+        raise CnnlabError(f"output must be a .png file, got {out!r}")
+    return out
 
 
 def _report(args: argparse.Namespace) -> int:
     from cnnlab.report import write_report
 
     path = write_report(
-        args.run, image=args.image, out=args.out, which=args.which, data_dir=args.data_dir
+        args.run,
+        image=args.image,
+        out=args.out,
+        which=args.which,
+        data_dir=args.data_dir,
+        limit_test=args.limit_test,
     )
     print(f"wrote {path}")
     return 0
@@ -185,7 +200,18 @@ def _register_viz(sub) -> None:
         help="comma-separated kernel names from the ops catalogue",
     )
     p.add_argument("--crop", help="top,bottom,left,right pixel box to zoom into (notebook 004)")
-    p.add_argument("--padding", default="same", choices=("same", "valid"))
+    p.add_argument(
+        "--boundary",
+        default="zero",
+        choices=("zero", "valid", "replicate"),
+        help="zero padding (same size), valid (crop) or replicate the border pixels",
+    )
+    p.add_argument(
+        "--scale",
+        default="auto",
+        choices=("auto", "clip", "abs", "minmax", "clahe"),
+        help="how outputs are mapped to gray (auto: by what the kernel sums to)",
+    )
     _out(p, "filter.png")
     p.set_defaults(func=_filter)
 
@@ -251,6 +277,7 @@ def _register_viz(sub) -> None:
     p = sub.add_parser("confusion", help="confusion matrix of a run on its test split")
     _run_args(p, image=False)
     p.add_argument("--data-dir", help="folder holding the dataset (default: the usual places)")
+    p.add_argument("--limit-test", type=int, help="evaluate on the first N test images only")
     _out(p, "confusion.png")
     p.set_defaults(func=_confusion)
 
@@ -268,4 +295,5 @@ def register(subparsers) -> None:
     p.add_argument("--out", default="report.html", help="HTML file to write (default report.html)")
     p.add_argument("--which", choices=("best", "last"), default="best")
     p.add_argument("--data-dir", help="folder holding the dataset (default: the usual places)")
+    p.add_argument("--limit-test", type=int, help="evaluate on the first N test images only")
     p.set_defaults(func=_report)

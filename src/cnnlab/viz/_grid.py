@@ -52,7 +52,15 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = DPI) -> Path
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise CnnlabError(f"output must be a .png file, got {str(path)!r}")
-    return atomic_write_bytes(path, figure_png_bytes(fig, dpi=dpi))
+    return usual_permissions(atomic_write_bytes(path, figure_png_bytes(fig, dpi=dpi)))
+
+
+def usual_permissions(path: Path) -> Path:
+    """Give a file written via a private temp file (mode 0600) the umask's usual mode."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+    return path
 
 
 def symmetric_limits(data: np.ndarray) -> tuple[float, float]:

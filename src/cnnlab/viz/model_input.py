@@ -7,7 +7,7 @@ run's dataset) or an array already at the model's input size with values in [0, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,12 @@ class Run:
     dataset: str
     input_shape: tuple[int, int, int]
     name: str
+    config: dict = field(default_factory=dict)  # the training config stored in the checkpoint
+    path: Path | None = None  # the checkpoint file
+
+    def data_dir(self, override: str | Path | None = None) -> str | None:
+        """Where to look for the run's dataset: the override, else where training found it."""
+        return str(override) if override else self.config.get("data_dir")
 
 
 def load_run(run: Any, which: str = "best") -> Run:
@@ -60,12 +66,14 @@ def load_run(run: Any, which: str = "best") -> Run:
     args = getattr(loaded.model, "cnnlab_args", {}) or {}
     name = str(args.get("name", type(loaded.model).__name__))
     return Run(
-        loaded.model.eval(),
-        loaded.normalizer,
-        tuple(loaded.classes),
-        loaded.dataset,
-        tuple(loaded.input_shape),
-        name,
+        model=loaded.model.eval(),
+        normalizer=loaded.normalizer,
+        classes=tuple(loaded.classes),
+        dataset=loaded.dataset,
+        input_shape=tuple(loaded.input_shape),
+        name=name,
+        config=dict(loaded.payload.get("config") or {}),
+        path=getattr(loaded, "path", None),
     )
 
 
@@ -82,7 +90,7 @@ def _from_dataset(spec: str, run: Run, data_dir: str | Path | None) -> tuple[np.
         raise CnnlabError(f"image {spec!r}: expected test:N with an integer N") from None
     if not run.dataset:
         raise CnnlabError(f"image {spec!r}: the run does not name its dataset")
-    ds = load_dataset(run.dataset, "test", data_dir=data_dir)
+    ds = load_dataset(run.dataset, "test", data_dir=run.data_dir(data_dir))
     if not 0 <= index < len(ds):
         raise CnnlabError(f"image {spec!r}: index out of range 0..{len(ds) - 1}")
     img = ds.images[index].numpy().astype(np.float64) / 255.0  # (C, H, W)

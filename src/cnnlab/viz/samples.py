@@ -1,0 +1,62 @@
+"""A grid of dataset images with their class names (the first picture of every notebook)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from cnnlab.errors import CnnlabError
+from cnnlab.viz._grid import GRAY, new_figure, show, to_display
+
+
+@dataclass(frozen=True)
+class SampleGrid:
+    images: np.ndarray  # (N, C, H, W) uint8
+    labels: np.ndarray  # (N,)
+    indices: np.ndarray  # (N,) positions in the split
+    classes: tuple[str, ...]
+    name: str
+
+
+def sample_images(
+    dataset: str = "mnist", *, count: int = 32, split: str = "train", data_dir=None, seed: int = 0
+) -> SampleGrid:
+    """``count`` random images of a dataset split (same ``seed``, same images).
+
+    >>> g = sample_images("digits", count=4)
+    >>> g.images.shape
+    (4, 1, 28, 28)
+    """
+    from cnnlab.engine.data_setup import load_split
+
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 256:
+        raise CnnlabError(f"count={count!r} must be an integer in 1..256")
+    ds = load_split(dataset, split, data_dir)
+    n = len(ds)
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(n, size=min(count, n), replace=False))
+    images = ds.images[idx].numpy()
+    labels = ds.labels[idx].numpy()
+    return SampleGrid(images, labels, idx, tuple(ds.classes), f"{ds.name} {split}")
+
+
+def plot_samples(
+    dataset: str = "mnist", *, count: int = 32, split: str = "train", data_dir=None, seed: int = 0
+) -> tuple[Figure, SampleGrid]:
+    """The images in rows of 8, each titled with its class name."""
+    g = sample_images(dataset, count=count, split=split, data_dir=data_dir, seed=seed)
+    n = len(g.labels)
+    cols = min(8, n)
+    rows = -(-n // cols)
+    fig = new_figure(1.25 * cols + 0.2, 1.35 * rows + 0.5)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for k, ax in enumerate(axes):
+        if k >= n:
+            ax.set_axis_off()
+            continue
+        title = f"{g.classes[g.labels[k]][:12]}"
+        show(ax, to_display(g.images[k] / 255.0), cmap=GRAY, vmin=0, vmax=1, title=title)
+    fig.suptitle(f"{g.name}: {n} random images (seed {seed})", fontsize=10)
+    return fig, g
