@@ -86,3 +86,19 @@ def test_show_data_n_limits(capsys):
         with pytest.raises(SystemExit):
             main(["show-data", "digits", "--n", n, "--out", "x.png"])
         assert capsys.readouterr().err == f"cnnlab: error: --n {n}: draw between 1 and 400 images\n"
+
+
+def test_show_data_image_folder_warns_on_bad_files(tmp_path, capsys):
+    (tmp_path / "pics" / "a").mkdir(parents=True)
+    (tmp_path / "pics" / "b").mkdir()
+    Image.new("RGB", (50, 40), (200, 30, 30)).save(tmp_path / "pics" / "a" / "1.png")
+    Image.new("L", (10, 10), 128).save(tmp_path / "pics" / "b" / "2.png")
+    (tmp_path / "pics" / "b" / "bad.png").write_bytes(b"xx")
+    out = tmp_path / "f.png"
+    assert main(["show-data", str(tmp_path / "pics"), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == f"wrote {out} (2 images from {tmp_path / 'pics'})\n"
+    assert captured.err == (
+        f"cnnlab: warning: skipping unreadable image: not a readable image: "
+        f"{tmp_path / 'pics' / 'b' / 'bad.png'}\n"
+    )

@@ -83,6 +83,8 @@ def _pick(n_total: int, n: int, seed: int | None):
 
 
 def cmd_show_data(args: argparse.Namespace) -> int:
+    import sys
+    import warnings
     from pathlib import Path
 
     from cnnlab.errors import CnnlabError
@@ -91,8 +93,13 @@ def cmd_show_data(args: argparse.Namespace) -> int:
         raise CnnlabError(f"--n {args.n}: draw between 1 and {MAX_GRID} images")
     from cnnlab.data import DATASETS, load_dataset, load_image_folder
 
-    if args.dataset not in DATASETS and Path(args.dataset).is_dir():
-        ds = load_image_folder(args.dataset, input_size=28, channels=1, skip_bad=True)
+    is_folder = args.dataset not in DATASETS and Path(args.dataset).is_dir()
+    if is_folder:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = load_image_folder(args.dataset, input_size=28, channels=1, skip_bad=True)
+        for w in caught:
+            sys.stderr.write(f"cnnlab: warning: {w.message}\n")
     else:
         ds = load_dataset(args.dataset, args.split, args.data_dir, not args.no_download)
     idx = _pick(len(ds), args.n, args.seed)
@@ -100,7 +107,8 @@ def cmd_show_data(args: argparse.Namespace) -> int:
     from cnnlab.images import atomic_write_bytes
 
     out = atomic_write_bytes(args.out, png)
-    print(f"wrote {out} ({len(idx)} {ds.name or args.dataset} {args.split} images)")
+    what = f"images from {args.dataset}" if is_folder else f"{ds.name} {args.split} images"
+    print(f"wrote {out} ({len(idx)} {what})")
     return 0
 
 
