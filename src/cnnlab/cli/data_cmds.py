@@ -112,8 +112,26 @@ def cmd_show_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def mosaic(images, cols: int, gap: int, band: int):
+    """Tile uint8 (N, C, H, W) images into one (rows*(band+h+gap), cols*(w+gap), C) array."""
+    import numpy as np
+
+    n, c, h, w = images.shape
+    rows = math.ceil(n / cols)
+    cell_h, cell_w = band + h + gap, w + gap
+    out = np.full((rows * cell_h, cols * cell_w, c), 255, dtype=np.uint8)
+    for i, img in enumerate(images):
+        r, k = divmod(i, cols)
+        top, left = r * cell_h + band, k * cell_w + gap // 2
+        out[top : top + h, left : left + w] = img.transpose(1, 2, 0)
+    return out
+
+
 def draw_grid(images, titles: list[str]) -> bytes:
-    """PNG bytes of a labelled grid of uint8 images (N, C, H, W) drawn with matplotlib (Agg)."""
+    """PNG bytes of a labelled grid of uint8 images (N, C, H, W) drawn with matplotlib (Agg).
+
+    One Axes showing a mosaic plus one text per tile: drawing 25 separate Axes is ~10x slower.
+    """
     import io
 
     import matplotlib
@@ -121,20 +139,22 @@ def draw_grid(images, titles: list[str]) -> bytes:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    n = len(images)
+    n, c, h, w = images.shape
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
-    fig = Figure(figsize=(1.4 * cols, 1.55 * rows), dpi=100)
-    for i, (img, title) in enumerate(zip(images, titles, strict=True)):
-        ax = fig.add_subplot(rows, cols, i + 1)
-        if img.shape[0] == 1:
-            ax.imshow(img[0], cmap="gray", vmin=0, vmax=255)
-        else:
-            ax.imshow(img.transpose(1, 2, 0))
-        ax.set_title(title, fontsize=8)
-        ax.axis("off")
-    # fixed margins: tight_layout measures every title and costs more than the drawing
-    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.93, wspace=0.1, hspace=0.35)
+    gap, band = max(2, w // 7), max(6, h // 3)  # white space between tiles, room for a title
+    tiles = mosaic(images, cols, gap, band)
+    fig = Figure(figsize=(1.3 * cols, 1.45 * rows), dpi=100)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.imshow(
+        tiles[:, :, 0] if c == 1 else tiles, cmap="gray", vmin=0, vmax=255, interpolation="nearest"
+    )
+    ax.axis("off")
+    for i, title in enumerate(titles):
+        r, k = divmod(i, cols)
+        x = k * (w + gap) + gap / 2 + w / 2 - 0.5
+        y = r * (band + h + gap) + band - 1.5
+        ax.text(x, y, title, ha="center", va="bottom", fontsize=8)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
