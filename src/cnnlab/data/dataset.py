@@ -13,7 +13,7 @@ from cnnlab.errors import DataError
 SPLITS = ("train", "test")
 
 
-@dataclass
+@dataclass(eq=False)  # tensors have no single truth value; compare .images/.labels yourself
 class ArrayDataset:
     """A dataset held in memory: ``images`` uint8 (N, C, H, W), ``labels`` int64 (N,).
 
