@@ -68,6 +68,32 @@ def save_safetensors(path: str | Path, payload: dict[str, Any]) -> None:
             tmp.unlink()
 
 
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Delete temp files (``.<name>.tmp<pid>``) left in ``folder`` by a killed writer.
+
+    A SIGKILL between opening the temp file and the rename leaves it behind; only files whose
+    writer process no longer exists are removed, so a live writer is never disturbed.
+    """
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp*"):
+        pid = tmp.name.rpartition(".tmp")[2]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def _fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -308,6 +308,8 @@ def _restore(state: TrainState, payload: dict[str, Any]) -> None:
     state.history = [dict(r) for r in payload["history"]]
     state.best_metrics = dict(payload.get("metrics") or {})
     state.resumed_from = state.run_dir / "checkpoints" / "last.pt"
+    for folder in (state.run_dir, state.run_dir / "checkpoints"):
+        ckpt.remove_stale_temps(folder)  # left by a killed run
     best = state.run_dir / "checkpoints" / "best.pt"
     if best.is_file():
         state.best_state = ckpt.load_checkpoint(best)["model_state"]
