@@ -366,17 +366,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from cnnlab.errors import DataError
     from cnnlab.viz.training import CurvesCallback
 
-    dataset, limit = "mnist", 15_000
+    dataset, limit = "mnist", 20_000
     try:
         locate_dataset("mnist", data_dir=args.data_dir, download=True)
     except DataError as exc:
         print(f"MNIST could not be found or downloaded ({exc}).")
         print("Falling back to scikit-learn's 8x8 digits (upsampled to 28x28) for the demo.")
         dataset, limit = "digits", None
+    # digits has 1,437 training images: smaller batches and more epochs for enough steps
+    small = {} if dataset == "mnist" else {"batch_size": 32, "lr": 0.002}
     config = resolve_config(
         recipe="notebook", dataset=dataset, data_dir=args.data_dir, limit_train=limit,
-        epochs=2 if dataset == "mnist" else 8, runs_dir=args.runs_dir, name="demo",
-        threads=args.threads,
+        epochs=2 if dataset == "mnist" else 10, runs_dir=args.runs_dir, name="demo",
+        threads=args.threads, **small,
     )  # fmt: skip
     subset = f"the first {limit:,} training images" if limit else "all training images"
     print(f"1/3 training tutorial_cnn on {dataset} ({subset}, {config.epochs} epochs, adam)")
