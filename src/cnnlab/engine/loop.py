@@ -10,7 +10,10 @@ stopping, best checkpoint) -> log. ``train_seconds`` excludes evaluation time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +46,39 @@ class SingleProcess:
 
     def wrap_model(self, model: torch.nn.Module) -> torch.nn.Module:
         return model
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped :func:`fit` cleanly between two batches after saving ``last``.
+
+    ``run_dir`` is the folder to pass to ``fit(..., resume=run_dir)`` / ``--resume``.
+    """
+
+    def __init__(self, run_dir: Path, step: int):
+        super().__init__(f"stopped at step {step}, saved {run_dir / 'checkpoints' / 'last.pt'}")
+        self.run_dir, self.step = run_dir, step
+
+
+@contextlib.contextmanager
+def _graceful_sigint(dist: Any):
+    """While training, the first SIGINT asks for a stop at the next batch boundary (a second
+    one interrupts at once). Only in a single main-thread process that does not ignore SIGINT."""
+    request = {"stop": False}
+    usable = dist.world_size == 1 and threading.current_thread() is threading.main_thread()
+    if not usable or signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None):
+        yield request
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if request["stop"]:
+            raise KeyboardInterrupt
+        request["stop"] = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield request
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @dataclass
@@ -140,9 +176,16 @@ def fit(
 
     ``resume``: a run version folder whose ``checkpoints/last.pt`` is continued exactly.
     ``progress``/``callbacks`` receive the hooks of :class:`Callback` (the CLI's progress bar).
+    Ctrl-C (SIGINT) finishes the current batch, saves ``last`` and raises
+    :class:`TrainingInterrupted`.
     """
     dist = dist or SingleProcess()
     state = _setup(config, resume, dist)
+    with _graceful_sigint(dist) as interrupt:
+        return _train(state, progress, callbacks, interrupt)
+
+
+def _train(state: TrainState, progress: Any, callbacks: Any, interrupt: dict) -> FitResult:
     config = state.config
     extra = [c for c in (*callbacks, progress) if c is not None]
     state.callbacks = _standard_callbacks(config, state.has_validation) + extra
@@ -183,8 +226,9 @@ def fit(
             if _eval_now(config, state):
                 eval_seconds += _evaluate_point(state, use_bf16)
             _call(state, "on_batch_end", logs)
-            if state.step >= state.total_steps or state.stop_training:
+            if state.step >= state.total_steps or state.stop_training or interrupt["stop"]:
                 break
+        unfinished = state.step < state.total_steps and not state.stop_training
         if state.epoch_done:
             state.epoch += 1
             state.batch_in_epoch = 0
@@ -192,10 +236,16 @@ def fit(
             if (config.eval_every is None or final) and not _just_evaluated(state):
                 eval_seconds += _evaluate_point(state, use_bf16)
             _call(state, "on_epoch_end")
-        elif state.step >= state.total_steps or state.stop_training:
+        elif interrupt["stop"] and unfinished:  # a batch boundary: `last` is consistent here
+            state.train_seconds = time.perf_counter() - start - eval_seconds
+            state.save("last")
+        elif not unfinished:
             if not _just_evaluated(state):
                 eval_seconds += _evaluate_point(state, use_bf16)
             _call(state, "on_epoch_end")
+        if interrupt["stop"] and unfinished:  # `last` was saved above or at the epoch end
+            _call(state, "on_train_end")  # closes progress bars, draws the curves so far
+            raise TrainingInterrupted(state.run_dir, state.step)
     state.train_seconds = time.perf_counter() - start - eval_seconds
     _call(state, "on_train_end")
     stopper = next((c for c in state.callbacks if isinstance(c, EarlyStopping)), None)
@@ -314,6 +364,9 @@ def _restore(state: TrainState, payload: dict[str, Any]) -> None:
     if best.is_file():
         state.best_state = ckpt.load_checkpoint(best)["model_state"]
     ckpt.set_rng_state(payload["rng_state"])
+    if state.dist.is_main:  # a kill during a save leaves its temp file: tidy it away
+        for tmp in (state.run_dir / "checkpoints").glob(".*.tmp*"):
+            tmp.unlink(missing_ok=True)
 
 
 def _standard_callbacks(config: TrainConfig, has_validation: bool) -> list[Callback]:
