@@ -196,7 +196,7 @@ def _register_viz(sub) -> None:
     p.add_argument("image", metavar="IMAGE", help="image file or china / flower")
     p.add_argument(
         "--kernels",
-        default="sharpen,edge,sobel-x,sobel-y,vertical-line-7,box-blur",
+        default="sharpen,edge,sobel-x,sobel-y,vline,hline",
         help="comma-separated kernel names from the ops catalogue",
     )
     p.add_argument("--crop", help="top,bottom,left,right pixel box to zoom into (notebook 004)")

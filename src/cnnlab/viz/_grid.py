@@ -35,11 +35,26 @@ def new_figure(width: float, height: float) -> Figure:
     return fig
 
 
-def figure_png_bytes(fig: Figure, *, dpi: int = DPI) -> bytes:
-    """The PNG encoding of ``fig`` (also used by the HTML report)."""
+# PNGs above this are re-encoded with a 256-colour palette (photos in a grid of panels can
+# otherwise reach half a megabyte; the palette version looks the same at this size).
+MAX_PNG_BYTES = 200_000
+
+
+def figure_png_bytes(fig: Figure, *, dpi: int = DPI, max_bytes: int = MAX_PNG_BYTES) -> bytes:
+    """The PNG encoding of ``fig`` (also used by the HTML report), kept under ``max_bytes``
+    when a 256-colour palette allows it."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
+    data = buf.getvalue()
+    if len(data) <= max_bytes:
+        return data
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        small = img.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
+    out = io.BytesIO()
+    small.save(out, format="PNG", optimize=True)
+    return out.getvalue() if out.tell() < len(data) else data
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = DPI) -> Path:

@@ -83,6 +83,6 @@ def plot_activations(curves: ActivationCurves | None = None) -> tuple[Figure, Ac
     ax.set_xticks(idx, [f"{v:g}" for v in c.logits])
     ax.set_xlabel("logit z")
     ax.set_ylim(0, 1.12)
-    ax.set_title(r"softmax: $e^{z_j} / \sum_k e^{z_k}$", fontsize=11)
+    ax.set_title(r"softmax: $e^{z_j}\,/\,\Sigma_k\, e^{z_k}$", fontsize=11)
     ax.legend(fontsize=8, loc="upper left")
     return fig, c

@@ -108,7 +108,7 @@ def plot_filter_grid(
     r = filter_images(image, kernels, crop=crop, boundary=boundary, scale=scale)
     cols = 1 + len(r.kernels)
     h, w = r.image.shape
-    panel = 2.0
+    panel = 1.8
     aspect = h / w
     rows = [panel * aspect, 0.9] + ([panel * 1.15] if r.crop else [])
     fig = new_figure(panel * cols + 0.3, sum(rows) + 1.0)
