@@ -182,3 +182,12 @@ def test_gzip_bomb_refused(tmp_path):
     assert _error(decompress_bytes, raw, "bomb.gz", max_bytes=10_000) == (
         "bomb.gz: inflates to more than 10,000 bytes; refused"
     )
+
+
+def test_cached_reads_see_replaced_files(idx, tmp_path):
+    path = idx.write(tmp_path / "a.gz", np.arange(5, dtype=np.uint8))
+    first = read_idx(path)
+    assert not first.flags.writeable  # shared between callers, so never writable
+    assert read_idx(path) is first  # served from memory
+    idx.write(tmp_path / "b.gz", np.arange(7, dtype=np.uint8)).replace(path)
+    assert read_idx(path).tolist() == list(range(7))

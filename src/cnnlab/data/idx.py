@@ -7,6 +7,7 @@ that starts with the file's path.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from pathlib import Path
 
@@ -104,12 +105,25 @@ def parse_idx(data: bytes, source: str | Path, ndim: int | None = None) -> np.nd
 def read_idx(path: str | Path, ndim: int | None = None) -> np.ndarray:
     """Read an IDX file (``.gz`` or raw; detected from the content, not the name).
 
+    Returns a read-only array. The last few files read are kept in memory (keyed by path, size,
+    mtime and inode, so a replaced file is read again): loading the test split after the train
+    split, or in every test of a suite, skips the inflating.
+
     >>> read_idx("mnist/t10k-labels-idx1-ubyte.gz").shape  # doctest: +SKIP
     (10000,)
     """
     path = Path(path)
-    raw = path.read_bytes()
-    return parse_idx(decompress_bytes(raw, path), path, ndim)
+    st = path.stat()
+    arr = _read_idx_cached(str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, str(path))
+    if ndim is not None and arr.ndim != ndim:
+        raise DataError(f"{path}: expected an IDX file with {ndim} dimension(s), got {arr.ndim}")
+    return arr
+
+
+@functools.lru_cache(maxsize=4)  # train/test images + labels of one dataset: ~55 MB for MNIST
+def _read_idx_cached(resolved: str, size: int, mtime_ns: int, ino: int, shown: str) -> np.ndarray:
+    raw = Path(resolved).read_bytes()
+    return parse_idx(decompress_bytes(raw, shown), shown)
 
 
 def read_idx_pair(
