@@ -149,9 +149,13 @@ def summarize(records, seconds, samples) -> dict:
     good = np.array([r[3] for r in records if r[0] == "good"]) * 1000.0
     statuses: dict[str, int] = {}
     errors = 0
-    for _name, expect_ok, status, _ in records:
+    error_kinds: dict[str, int] = {}
+    for name, expect_ok, status, _ in records:
         statuses[str(status)] = statuses.get(str(status), 0) + 1
-        errors += is_error(expect_ok, status)
+        if is_error(expect_ok, status):
+            errors += 1
+            kind = f"{name} -> {status}"
+            error_kinds[kind] = error_kinds.get(kind, 0) + 1
     pct = lambda a, q: round(float(np.percentile(a, q)), 2) if len(a) else None  # noqa: E731
     out = {
         "requests": len(records),
@@ -165,6 +169,7 @@ def summarize(records, seconds, samples) -> dict:
         "errors": errors,
         "server_5xx": sum(v for k, v in statuses.items() if k.isdigit() and int(k) >= 500),
         "statuses": dict(sorted(statuses.items())),
+        "error_kinds": error_kinds,
     }
     if samples:
         rss = [s[1] / 2**20 for s in samples]

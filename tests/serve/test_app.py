@@ -307,3 +307,13 @@ def test_fashion_model_takes_a_photo_upload():
     seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["preprocessed"]))))
     expected = preprocess(Image.open(io.BytesIO(jpeg)), "fashion", 28) * 255
     assert np.abs(seen - expected).max() <= 1  # light background inverted, padded, resized
+
+
+def test_far_oversize_is_refused_from_the_header(client, settings, monkeypatch):
+    import cnnlab.serve.app as app_module
+
+    monkeypatch.setattr(app_module, "DRAIN_BYTES", 0)  # no draining: refuse on Content-Length
+    data = b"\x89PNG\r\n\x1a\n" + bytes(settings.max_body_bytes())
+    response = post_file(client, data)
+    assert response.status_code == 413
+    assert "request body too large" in response.json()["detail"]

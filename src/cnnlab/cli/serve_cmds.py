@@ -71,6 +71,7 @@ def _serve(args: argparse.Namespace) -> int:
         sys.stderr.write(
             f"cnnlab: warning: listening on {args.host}, reachable from other machines\n"
         )
+    app.state.service.warm_up()
     info = app.state.service.info()
     print(
         f"serving {info.get('model') or 'model'} ({info.get('dataset') or '?'}) from {args.run} "

@@ -30,6 +30,8 @@ from cnnlab.serve.codec import decode_base64_image
 from cnnlab.serve.service import InferenceService, UnsupportedFormat
 
 MB = 1024 * 1024
+# How much of an over-limit body is read and discarded so the client sees the 413.
+DRAIN_BYTES = 16 * MB
 
 
 @dataclass(frozen=True)
@@ -166,19 +168,28 @@ def _body_too_large(size: int, limit: int) -> str:
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
-    """The request body, refusing (413) as soon as the declared or streamed size passes limit."""
+    """The request body, refusing (413) once the declared or streamed size passes ``limit``.
+
+    An over-limit body is still read and thrown away up to :data:`DRAIN_BYTES` more, so the
+    client gets the 413 instead of a reset connection; only bigger bodies are cut off.
+    """
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.strip().isdigit():
             raise HTTPException(400, f"invalid Content-Length header: {declared[:40]!r}")
-        if int(declared) > limit:
+        if int(declared) > limit + DRAIN_BYTES:
             raise HTTPException(413, _body_too_large(int(declared), limit))
     chunks, total = [], 0
     async for chunk in request.stream():
         total += len(chunk)
         if total > limit:  # chunked uploads have no Content-Length: count what arrives
-            raise HTTPException(413, _body_too_large(total, limit))
+            chunks.clear()
+            if total > limit + DRAIN_BYTES:
+                break
+            continue
         chunks.append(chunk)
+    if total > limit:
+        raise HTTPException(413, _body_too_large(total, limit))
     return b"".join(chunks)
 
 

@@ -80,6 +80,11 @@ class InferenceService:
             "features": features,
         }
 
+    def warm_up(self) -> None:
+        """Run one blank image through the model so the first user does not pay for it."""
+        blank = np.zeros((1, *self.predictor.input_shape), dtype=np.float32)
+        self.predictor.predict_arrays(blank)
+
     def _capture(self, _module, _inputs, output) -> None:
         store = getattr(self._local, "maps", None)
         if store is not None:  # only requests of this service, in this thread, collect maps
