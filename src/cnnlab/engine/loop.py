@@ -364,9 +364,6 @@ def _restore(state: TrainState, payload: dict[str, Any]) -> None:
     if best.is_file():
         state.best_state = ckpt.load_checkpoint(best)["model_state"]
     ckpt.set_rng_state(payload["rng_state"])
-    if state.dist.is_main:  # a kill during a save leaves its temp file: tidy it away
-        for tmp in (state.run_dir / "checkpoints").glob(".*.tmp*"):
-            tmp.unlink(missing_ok=True)
 
 
 def _standard_callbacks(config: TrainConfig, has_validation: bool) -> list[Callback]:
