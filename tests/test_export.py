@@ -246,3 +246,20 @@ def test_manifest_without_weights_is_a_checkpoint_error(tmp_path):
     (tmp_path / "m.json").write_text(json.dumps(manifest))
     with pytest.raises(CheckpointError, match="weights not found"):
         Predictor.load(tmp_path / "m.json")
+
+
+def test_server_answers_from_an_onnx_file(exported, images):
+    from fastapi.testclient import TestClient
+
+    from cnnlab.predict import Predictor
+    from cnnlab.serve.app import create_app
+
+    paths, _ = images
+    torch_pred = Predictor.load(exported["safetensors"][0]).predict(paths[:4])
+    with TestClient(create_app(Predictor.load(exported["onnx"][0]))) as client:
+        info = client.get("/model").json()
+        assert info["backend"] == "OnnxBackend" and info["model"] == "tutorial_cnn"
+        for path, expected in zip(paths[:4], torch_pred, strict=True):
+            body = client.post("/predict", files={"file": ("d.png", path.read_bytes())}).json()
+            assert body["label"] == expected.label
+            assert body["features"] is None  # ONNX Runtime exposes no inner layers
