@@ -156,7 +156,10 @@ def build_report(
         ),
         _section(
             f"Feature maps of {image}",
-            lambda: _img(_figure_png(plot_feature_maps(r, image, data_dir=ddir)[0]), "features"),
+            lambda: _img(
+                _figure_png(plot_feature_maps(r, image, max_channels=6, data_dir=ddir)[0]),
+                "features",
+            ),
         ),
         _section(
             f"Receptive field on {image}",

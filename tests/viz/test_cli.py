@@ -50,15 +50,6 @@ def test_viz_conv_steps_with_named_kernel(tmp_path, capsys):
     assert _png_size(out)
 
 
-def test_viz_activations(tmp_path, capsys):
-    assert _run(["viz", "activations", "--out", str(tmp_path / "a.png")], capsys)[0] == 0
-    assert _png_size(tmp_path / "a.png") == (1200, 320)
-    assert (
-        _run(["viz", "pool", "china", "--size", "4", "--out", str(tmp_path / "p.png")], capsys)[0]
-        == 0
-    )
-
-
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
