@@ -140,6 +140,7 @@ def train_config_from_args(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> int:
     from cnnlab.engine import distributed as ddp
     from cnnlab.engine import fit
+    from cnnlab.engine.loop import TrainingInterrupted
     from cnnlab.engine.runs import find_resume_dir
     from cnnlab.viz.training import CurvesCallback
 
@@ -166,7 +167,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not main:
             return 0
     else:
-        result = fit(config, progress=progress, callbacks=[CurvesCallback()], resume=resume)
+        try:
+            result = fit(config, progress=progress, callbacks=[CurvesCallback()], resume=resume)
+        except TrainingInterrupted as stop:  # Ctrl-C: `last` is saved, say how to go on
+            sys.stderr.write(
+                f"cnnlab: interrupted: {stop}\n"
+                f"cnnlab: resume with: cnnlab train --resume {stop.run_dir}\n"
+            )
+            return 130
     last = result.history[-1] if result.history else {}
     summary = {
         "run_dir": str(result.run_dir),
