@@ -174,3 +174,46 @@ def test_sigkill_then_resume_is_bit_identical(trial, zygote, reference, tmp_path
     assert history == [r["val_loss"] for r in reference["last"]["history"]]
     leftovers = sorted(p.name for p in run.rglob(".*tmp*"))
     assert not leftovers, f"temp files left after the resumed run finished: {leftovers}"
+
+
+def _wait_for_first_last(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"training ended (rc={proc.returncode}) before its first `last` checkpoint")
+        if path.is_file():
+            return
+        time.sleep(0.02)
+    pytest.fail(f"no {path} after {timeout} s")
+
+
+@pytest.mark.slow
+def test_sigint_stops_cleanly_saves_last_and_says_how_to_resume(zygote, reference, tmp_path):
+    """Ctrl-C on the real console script: exit 130, `last` at a batch boundary, resume hint."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [str(CLI), *TRAIN], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    last = tmp_path / RUN / "checkpoints" / "last.pt"
+    try:
+        _wait_for_first_last(last, proc)  # written at step 3 of 20
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = err.decode()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert f"cnnlab: resume with: cnnlab train --resume {RUN}\n" in err
+    stopped = load_checkpoint(last)
+    assert 3 <= stopped["step"] < TOTAL_STEPS
+    assert f"stopped at step {stopped['step']}, saved {RUN}/checkpoints/last.pt" in err
+    assert not sorted(p.name for p in (tmp_path / RUN).rglob(".*tmp*"))
+
+    rc = zygote.run(tmp_path, ["train", "--resume", str(RUN), "--quiet"])
+    assert rc == 0, (tmp_path / "stderr.log").read_text()
+    final = load_checkpoint(last)
+    assert final["step"] == TOTAL_STEPS
+    assert_same_weights(final["model_state"], reference["last"]["model_state"], "final weights")
