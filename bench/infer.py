@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -151,6 +152,10 @@ def ort_batched(session, x: np.ndarray, batch: int):
 
 
 # -- driver -------------------------------------------------------------------------------------
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
 def bf16_supported() -> bool:
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     return any(f in flags for f in ("amx_bf16", "avx512_bf16"))
@@ -159,6 +164,7 @@ def bf16_supported() -> bool:
 def run(args) -> dict:
     from cnnlab.data import load_dataset
 
+    load_at_start = list(os.getloadavg())  # the machine is shared: say how busy it was
     test = load_dataset("mnist", "test")
     images_u8, labels = test.images, test.labels.numpy()
     model, normalizer = load_model(args.run, args.model)
@@ -166,7 +172,9 @@ def run(args) -> dict:
     xnp = x.numpy()
     x1 = x[:1].clone()
     cores = os.cpu_count() or 1
-    thread_counts = sorted({1, cores})
+    thread_counts = sorted(
+        {int(t) for t in args.threads.split(",")} if args.threads else {1, cores}
+    )
     tmp = Path(tempfile.mkdtemp(prefix="cnnlab-infer-"))
     sessions = {t: onnx_session(model, tmp, t) for t in thread_counts}
     use_bf16 = bf16_supported()
@@ -202,10 +210,12 @@ def run(args) -> dict:
         torch.set_num_threads(cores)
         seconds, acc = notebook_eval(model, images_u8[:, 0].numpy(), labels)
         nb_times.append(seconds)
+        log(f"round {_round}: notebook loop: {seconds:.3f} s")
         rows.setdefault("notebook loop (DataLoader, batch 150)", {"accuracy": acc})
         for name, fn in batch_variants.items():
             torch.set_num_threads(threads_of(name))
             seconds, logits = fn()
+            log(f"round {_round}: {name}: {seconds:.3f} s")
             row = rows.setdefault(name, {"times": []})
             row["times"].append(seconds)
             row["accuracy"] = float(np.mean(logits.argmax(1) == labels))
@@ -223,6 +233,7 @@ def run(args) -> dict:
     for name, fn in single.items():
         torch.set_num_threads(threads_of(name))
         med, p99 = latency(fn, args.single)
+        log(f"single {name}: median {med:.4f} ms, p99 {p99:.4f} ms")
         rows.setdefault(name, {})
         rows[name].update(single_median_ms=round(med, 4), single_p99_ms=round(p99, 4))
     torch.set_num_threads(cores)
@@ -242,6 +253,9 @@ def run(args) -> dict:
         "rounds": args.rounds,
         "single_calls": args.single,
         "cores": cores,
+        "thread_counts": thread_counts,
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": list(os.getloadavg()),
         "bf16_autocast": use_bf16,
         "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(),
@@ -275,9 +289,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", help="trained run folder or checkpoint (default: random weights)")
     parser.add_argument("--model", default="tutorial_cnn", help="model when no --run is given")
-    parser.add_argument("--batch", type=int, default=10000, help="batch size for throughput")
+    parser.add_argument("--batch", type=int, default=1000, help="batch size for throughput")
     parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds")
     parser.add_argument("--single", type=int, default=2000, help="single-image calls timed")
+    parser.add_argument(
+        "--threads", help="comma-separated thread counts (default: 1 and all cores)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     result = run(args)

@@ -117,6 +117,11 @@ def check_batch(loaded: Any, count: int = CHECK_IMAGES, data_dir: str | None = N
     return loaded.normalizer(images).contiguous()
 
 
+def _example(x: torch.Tensor) -> torch.Tensor:
+    """A batch of 2 to trace with (a batch of 1 would let the exporter fix the batch size)."""
+    return x[:2] if len(x) >= 2 else x.repeat(2, 1, 1, 1)
+
+
 def _reference(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
     with torch.inference_mode():
         return model(x).float().numpy()
@@ -245,12 +250,16 @@ def export_onnx(loaded: Any, path: Path, x: torch.Tensor, opset: int = OPSET) ->
     ref = _reference(loaded.model, x)
     manifest = make_manifest(loaded)
     with _staged(path) as tmp:
-        exporter = _onnx_export(loaded.model, x[:2], tmp, opset)
+        exporter = _onnx_export(loaded.model, _example(x), tmp, opset)
         written_opset = _stamp_onnx(tmp, manifest, exporter)
-        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-        got = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
+        try:
+            session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+            got = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
+            single = session.run([OUTPUT_NAME], {INPUT_NAME: x[:1].numpy()})[0]
+        except Exception as exc:  # onnxruntime's own error types
+            first = str(exc).splitlines()[0][:200]
+            raise CnnlabError(f"ONNX Runtime cannot run the exported model: {first}") from None
         diff, agree = _compare("ONNX", ref, got)
-        single = session.run([OUTPUT_NAME], {INPUT_NAME: x[:1].numpy()})[0]
         _compare("ONNX (batch of 1)", ref[:1], single)
     details = {"opset": written_opset, "exporter": exporter, "input": INPUT_NAME}
     details["output"] = OUTPUT_NAME
@@ -274,7 +283,7 @@ def export_torchscript(loaded: Any, path: Path, x: torch.Tensor) -> ExportResult
     with _staged(path) as tmp:
         try:
             with _quiet_torch(), torch.no_grad():
-                traced = jit.trace(loaded.model, x[:2])
+                traced = jit.trace(loaded.model, _example(x))
                 jit.save(traced, str(tmp), _extra_files={"cnnlab.json": manifest})
                 reloaded = jit.load(str(tmp), map_location="cpu")
         except (RuntimeError, AttributeError, NotImplementedError, TypeError) as exc:
