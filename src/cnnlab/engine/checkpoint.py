@@ -114,18 +114,33 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint not found: {path}")
     if path.suffix == ".safetensors":
         return _load_safetensors(path)
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if not head:
+        raise CheckpointError(f"cannot read checkpoint {path}: empty file")
+    if head != b"PK" and head[:1] != b"\x80":  # torch.save writes a zip (or a pickle, legacy)
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: not a PyTorch checkpoint "
+            f"(neither a zip archive nor a pickle; starts with {head!r})"
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"refusing to load {path}: it contains pickled code/objects, "
-            f"not only tensors ({str(exc).splitlines()[0][:120]})"
+            f"not only tensors ({_first_line(exc)[:120]})"
         ) from exc
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0]}") from exc
+        raise CheckpointError(f"cannot read checkpoint {path}: {_first_line(exc)}") from exc
     if not isinstance(payload, dict) or "model_state" not in payload:
         raise CheckpointError(f"{path} is not a cnnlab checkpoint (no model_state)")
     return payload
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's first line of text, or its type name when it has none (EOFError())."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _load_safetensors(path: Path) -> dict[str, Any]:
