@@ -112,9 +112,9 @@ def _high_depth_gray(img: Image.Image) -> np.ndarray | None:
         return np.clip(arr / top, 0.0, 1.0)
     if img.mode == "F":
         arr = np.asarray(img, dtype=np.float64)
-        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
-        if not np.isfinite([lo, hi]).all():
+        if not np.isfinite(arr).all():  # nanmin/nanmax would skip NaN and pass it on
             raise ImageError("float image contains NaN or infinity")
+        lo, hi = float(arr.min()), float(arr.max())
         return (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
     return None
 
