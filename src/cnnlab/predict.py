@@ -280,8 +280,16 @@ class Predictor:
 
         if not images:
             return []
-        pil = [im if isinstance(im, Image.Image) else read_image(im) for im in images]
-        return self.predict_arrays(np.stack([self.prepare(im) for im in pil]))
+        prepared = []
+        for source in images:
+            image = source if isinstance(source, Image.Image) else read_image(source)
+            try:
+                prepared.append(self.prepare(image))
+            except ImageError as exc:  # name the file, as read_image's own errors do
+                if not isinstance(source, str | Path):
+                    raise
+                raise ImageError(f"{source}: {exc}") from None
+        return self.predict_arrays(np.stack(prepared))
 
     def predict_paths(self, paths: Sequence[str | Path]) -> list[Prediction]:
         return self.predict(list(paths))
