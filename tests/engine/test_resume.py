@@ -17,8 +17,8 @@ from cnnlab.engine import fit, load_checkpoint
 
 ARGS = dict(
     dataset="mnist",
-    limit_train=2000,
-    val_size=200,
+    limit_train=1500,
+    val_size=300,
     batch_size=60,
     epochs=2,
     optimizer="sgd",
@@ -70,12 +70,12 @@ def test_kill_9_mid_epoch_then_resume_is_bit_identical(tmp_path, shared_data, mo
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     interrupted = load_checkpoint(last)
-    assert 0 < interrupted["step"] < 2 * 30
+    assert 0 < interrupted["step"] < 2 * 20
 
     resumed = fit(TrainConfig(**ARGS, runs_dir=str(runs)), resume=last.parent.parent)
     straight = fit(TrainConfig(**ARGS, runs_dir=str(tmp_path / "straight")))
 
-    assert resumed.steps == straight.steps == 2 * 30
+    assert resumed.steps == straight.steps == 2 * 20
     a, b = resumed.model.state_dict(), straight.model.state_dict()
     for key in a:
         assert torch.equal(a[key], b[key]), key
