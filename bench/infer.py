@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import tempfile
@@ -202,7 +203,8 @@ def run(args) -> dict:
         )
 
     def threads_of(name: str) -> int:
-        return int(name.rsplit(", ", 1)[1].rstrip("T")) if ", " in name else cores
+        found = re.search(r", (\d+)T$", name)
+        return int(found.group(1)) if found else cores
 
     rows: dict[str, dict] = {}
     nb_times = []
@@ -229,7 +231,7 @@ def run(args) -> dict:
             single[f"cnnlab bf16 autocast, {t}T"] = torch_single(model, x1, bf16=True)
         s, x1np = sessions[t], x1.numpy()
         single[f"ONNX Runtime, {t}T"] = lambda s=s, x1np=x1np: s.run(None, {"input": x1np})
-    single["notebook style (no_grad, model(x)), default threads"] = _notebook_single(model, x1)
+    single[f"notebook style no_grad model(x), {cores}T"] = _notebook_single(model, x1)
     for name, fn in single.items():
         torch.set_num_threads(threads_of(name))
         med, p99 = latency(fn, args.single)
