@@ -27,17 +27,23 @@ _EXPORTS = {
     "filter_images": "filters",
     "plot_filter_grid": "filters",
     "plot_learned_filters": "filters",
+    "learned_filters": "filters",
     "pool_images": "pooling",
     "plot_pooling": "pooling",
     "feature_maps": "features",
     "plot_feature_maps": "features",
     "receptive_field": "receptive",
+    "layer_geometry": "receptive",
     "plot_receptive_field": "receptive",
     "saliency": "saliency",
     "plot_saliency": "saliency",
     "shift_probabilities": "invariance",
+    "shift_image": "invariance",
     "plot_invariance": "invariance",
     "plot_samples": "samples",
+    "sample_images": "samples",
+    "write_curves": "run_pictures",
+    "evaluate_run": "run_pictures",
 }
 
 __all__ = sorted(_EXPORTS)

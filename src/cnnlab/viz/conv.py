@@ -305,7 +305,7 @@ def plot_conv_steps(
     for k in range(n):
         ax = axes[3 + k]
         _number_grid(ax, steps.padded, pad_mask=mask, fontsize=fontsize * 0.8)
-        _window(ax, steps, k, "tab:red", numbers=True, fontsize=fontsize * 0.65)
+        _window(ax, steps, k, "tab:red", numbers=True, fontsize=fontsize * 0.8)
         ax.set_title(f"Y[{k // o2},{k % o2}] = {_fmt(steps.output.flat[k])}", fontsize=fontsize)
     _number_grid(axes[3 + n], steps.output, fontsize=fontsize, title="Y", frame=frame)
     for ax in axes[n_panels:]:
