@@ -12,6 +12,7 @@ weights_only=True)`` reads it without unpickling code. Anything else is refused.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -33,39 +34,39 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
 
     A crash at any moment leaves either the old file or the new one, never a partial file.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
+    buf = io.BytesIO()
+    torch.save(payload, buf)  # in memory first: torch reports a failed write as RuntimeError
+    _write_atomic(Path(path), buf.getbuffer())
 
 
 def save_safetensors(path: str | Path, payload: dict[str, Any]) -> None:
     """Write the weights as safetensors with the rebuild information as JSON metadata."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    path = Path(path)
     state = {k: v.detach().cpu().contiguous().clone() for k, v in payload["model_state"].items()}
     meta_keys = ("model_args", "classes", "dataset", "input_shape", "normalizer", "epoch", "step")
     meta = {k: json.dumps(payload.get(k)) for k in meta_keys}
     meta["format_version"] = str(FORMAT_VERSION)
+    _write_atomic(Path(path), save(state, metadata=meta))
+
+
+def _write_atomic(path: Path, data: bytes | memoryview) -> None:
+    """Temp file + fsync + rename + fsync folder; an OSError (disk full...) names ``path`` and
+    leaves no temp file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        save_file(state, str(tmp), metadata=meta)
-        with open(tmp, "rb+") as f:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     finally:
         if tmp.exists():
             tmp.unlink()
+    _fsync_dir(path.parent)
 
 
 def remove_stale_temps(folder: str | Path) -> list[Path]:
