@@ -68,9 +68,16 @@ def find_resume_dir(spec: str, runs_dir: str | Path, name: str) -> Path:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
+    """Temp file + rename; a failed write (disk full) names ``path`` and leaves no temp file."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class RunLog:
