@@ -13,6 +13,7 @@ touching this module: ``register_backend(".onnx", OnnxBackend.load)``. A backend
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -320,13 +321,15 @@ def write_csv(
     path: str | Path, paths: Sequence[Path], preds: Sequence[Prediction], classes: Sequence[str]
 ) -> Path:
     """One row per image: path, label, class_name, probability, then one column per class."""
+    from cnnlab.engine.runs import write_text_atomic
+
     path = Path(path)
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", "label", "class_name", "probability", *classes])
-        for p, pred in zip(paths, preds, strict=True):
-            probs = [f"{v:.6f}" for v in pred.probs]
-            writer.writerow(
-                [str(p), pred.label, pred.class_name, f"{pred.probability:.6f}", *probs]
-            )
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf)
+    writer.writerow(["path", "label", "class_name", "probability", *classes])
+    for p, pred in zip(paths, preds, strict=True):
+        probs = [f"{v:.6f}" for v in pred.probs]
+        writer.writerow([str(p), pred.label, pred.class_name, f"{pred.probability:.6f}", *probs])
+    # atomically: a full disk must not leave a CSV that looks complete but lacks rows
+    write_text_atomic(path, buf.getvalue())
     return path
