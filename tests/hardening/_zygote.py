@@ -16,22 +16,43 @@ test also kills children from outside at random times.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
 import sys
+from pathlib import Path
 
 
 def _die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+class _DyingFile:
+    """A file that takes the first ``frac`` of what is written to it, then SIGKILLs us."""
+
+    def __init__(self, f, frac: float):
+        self.f, self.frac = f, frac
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.f.close()
+
+    def fileno(self) -> int:
+        return self.f.fileno()
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        self.f.write(data[: int(len(data) * self.frac)])
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        _die()
+        return 0
+
+
 def install_plan(plan: dict) -> None:
     """Patch the training code of this (child) process to die at the planned moment."""
-    import safetensors.torch
-    import torch
-
     from cnnlab.engine import checkpoint, loop
 
     kind, at, frac = plan["kind"], int(plan["at"]), float(plan.get("frac", 0.5))
@@ -59,33 +80,16 @@ def install_plan(plan: dict) -> None:
             return evaluate(*args, **kw)
 
         loop.evaluate = _evaluate
-    elif kind in ("write-last", "write-best"):  # part of the bytes on disk, then death
-        save, target = torch.save, f".{kind[6:]}.pt.tmp"
+    elif kind.startswith("write-"):  # part of the bytes on disk, then death
+        target = {"write-last": "last.pt", "write-best": "best.pt"}.get(kind, "best.safetensors")
 
-        def _save(obj, f, *args, **kw):
-            if target in str(getattr(f, "name", "")) and hit():
-                buf = io.BytesIO()
-                save(obj, buf, *args, **kw)
-                data = buf.getvalue()
-                f.write(data[: int(len(data) * frac)])
-                f.flush()
-                os.fsync(f.fileno())
-                _die()
-            return save(obj, f, *args, **kw)
+        def _open(file, mode="r", *args, **kw):
+            f = open(file, mode, *args, **kw)  # noqa: SIM115 - returned to the caller
+            if "w" in mode and Path(file).name.startswith(f".{target}.tmp") and hit():
+                return _DyingFile(f, frac)
+            return f
 
-        torch.save = _save
-    elif kind == "write-safetensors":
-        save_file = safetensors.torch.save_file
-
-        def _save_file(tensors, filename, *args, **kw):
-            save_file(tensors, filename, *args, **kw)
-            if hit():
-                with open(filename, "rb+") as f:
-                    f.truncate(int(os.path.getsize(filename) * frac))
-                    os.fsync(f.fileno())
-                _die()
-
-        safetensors.torch.save_file = _save_file
+        checkpoint.open = _open  # module global: shadows the builtin for checkpoint.py only
     elif kind == "rename":  # the temp file is complete and fsynced, the rename never happens
         replace = os.replace
 

@@ -1,0 +1,89 @@
+"""The bad-input corpus (``_corpus.py``): every case through the real CLI entry point.
+
+Each case generates its input in tmp_path and runs ``cnnlab.cli.main`` in-process: a bad input
+must exit 2 with exactly one stderr line ``cnnlab: error: <message>`` matching the case's
+pattern (an uncaught exception fails the test with its traceback), a valid one must exit 0.
+After a failure ``out/`` must hold nothing new: no partial PNG, CSV, run folder or temp file.
+Image cases are also posted to the server, which must answer the case's 4xx (or 200).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import re
+import resource
+import sys
+from pathlib import Path
+
+import pytest
+
+from cnnlab.cli import main
+
+
+def _helper(name: str):
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+corpus = _helper("_corpus")
+CASES = {case.name: case for case in corpus.CASES}
+
+
+@contextlib.contextmanager
+def file_size_limit(limit: int | None):
+    """RLIMIT_FSIZE for this process while the block runs (a full disk for every write)."""
+    if limit is None:
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+def run_cli(argv: list[str], capsys, fsize: int | None = None) -> tuple[int, str, str]:
+    with file_size_limit(fsize):
+        try:
+            rc = main(argv)
+        except SystemExit as exc:
+            rc = exc.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
+
+
+def test_the_corpus_is_big_enough():
+    bad = [c for c in corpus.CASES if c.error is not None]
+    assert len(bad) >= 30, len(bad)
+    assert len(CASES) == len(corpus.CASES), "case names must be unique"
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_cli(name, digits_run, tmp_path, monkeypatch, capsys):
+    case = CASES[name]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    argv = case.build(tmp_path, digits_run)
+    before = files_under(tmp_path / "out")
+    rc, out, err = run_cli(argv, capsys, case.fsize)
+    if case.error is None:
+        assert rc == 0, f"{name}: a valid input failed: {err}"
+        return
+    assert rc == 2, f"{name}: exit {rc}, stderr {err!r}"
+    assert err.endswith("\n") and err.count("\n") == 1, f"not one line: {err!r}"
+    message = err.removeprefix("cnnlab: error: ").rstrip("\n")
+    assert err.startswith("cnnlab: error: ")
+    assert re.fullmatch(case.error, message), f"{name}: {message!r} !~ {case.error!r}"
+    left = [p for p in files_under(tmp_path / "out") if p not in before]
+    assert all(re.fullmatch(case.leaves, p) for p in left), f"{name}: left behind {left}"
+    assert not list(tmp_path.rglob(".*tmp*")), f"{name}: temp file left behind"
