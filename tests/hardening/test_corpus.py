@@ -87,3 +87,32 @@ def test_cli(name, digits_run, tmp_path, monkeypatch, capsys):
     left = [p for p in files_under(tmp_path / "out") if p not in before]
     assert all(re.fullmatch(case.leaves, p) for p in left), f"{name}: left behind {left}"
     assert not list(tmp_path.rglob(".*tmp*")), f"{name}: temp file left behind"
+
+
+@pytest.fixture(scope="module")
+def client(digits_run):
+    from fastapi.testclient import TestClient
+
+    from cnnlab.predict import Predictor
+    from cnnlab.serve.app import create_app
+
+    with TestClient(create_app(Predictor.load(digits_run))) as c:
+        yield c
+
+
+IMAGE_CASES = [c for c in corpus.CASES if c.image is not None and c.server is not None]
+
+
+@pytest.mark.parametrize("name", [c.name for c in IMAGE_CASES])
+def test_server(name, client):
+    """The same bytes uploaded to POST /predict: the case's status, a one-line detail for 4xx."""
+    case = CASES[name]
+    data = case.image()
+    response = client.post("/predict", files={"file": ("../../etc/passwd", data, "image/png")})
+    assert response.status_code == case.server, response.text
+    if case.server == 200:
+        body = response.json()
+        assert 0 <= body["label"] < 10 and abs(sum(body["probs"]) - 1) < 1e-4
+    else:
+        detail = response.json()["detail"]
+        assert isinstance(detail, str) and "\n" not in detail and detail, detail
