@@ -77,10 +77,6 @@ def load_run(run: Any, which: str = "best") -> Run:
     )
 
 
-def _style(dataset: str) -> str:
-    return "fashion" if "fashion" in dataset else "mnist"
-
-
 def _from_dataset(spec: str, run: Run, data_dir: str | Path | None) -> tuple[np.ndarray, int, str]:
     from cnnlab.data import load_dataset
 
@@ -98,21 +94,22 @@ def _from_dataset(spec: str, run: Run, data_dir: str | Path | None) -> tuple[np.
 
 
 def _from_file(spec: Any, run: Run) -> np.ndarray:
-    """A photo or drawing preprocessed like ``cnnlab predict`` does (gray, centred, 28x28)."""
+    """A photo or drawing preprocessed as ``cnnlab predict`` does: (C, H, W) in [0, 1]."""
     from PIL import Image
 
-    from cnnlab.images import load_named_image, read_image
-    from cnnlab.predict import preprocess
+    from cnnlab.images import SAMPLE_IMAGES, load_named_image, read_image
+    from cnnlab.predict import preprocess_channels, style_for
 
-    c, h, w = run.input_shape
-    if isinstance(spec, str) and spec in ("china", "flower"):
+    if isinstance(spec, str) and spec in SAMPLE_IMAGES:
         pil = Image.fromarray((load_named_image(spec) * 255 + 0.5).astype(np.uint8))
     else:
         pil = read_image(spec)
-    gray = np.asarray(preprocess(pil, style=_style(run.dataset), size=h), dtype=np.float64)
-    if gray.shape != (h, w):
-        raise ImageError(f"image {spec}: preprocessed to {gray.shape}, the model wants {(h, w)}")
-    return np.repeat(gray[None], c, axis=0)
+    arr = np.asarray(preprocess_channels(pil, style_for(run.dataset), run.input_shape))
+    if arr.shape != tuple(run.input_shape):
+        raise ImageError(
+            f"image {spec}: preprocessed to {arr.shape}, the model wants {run.input_shape}"
+        )
+    return arr.astype(np.float64)
 
 
 def load_input(image: Any, run: Run, data_dir: str | Path | None = None) -> ModelInput:
