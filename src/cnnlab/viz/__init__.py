@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import importlib
 
-# public name -> submodule that defines it
+# public name -> submodule that defines it (no name may equal a submodule's name: importing
+# the submodule would set the package attribute to the module and hide the function)
 _EXPORTS = {
     "save_figure": "_grid",
     "figure_png_bytes": "_grid",
@@ -35,7 +36,6 @@ _EXPORTS = {
     "receptive_field": "receptive",
     "layer_geometry": "receptive",
     "plot_receptive_field": "receptive",
-    "saliency": "saliency",
     "plot_saliency": "saliency",
     "shift_probabilities": "invariance",
     "shift_image": "invariance",
