@@ -317,3 +317,33 @@ def test_far_oversize_is_refused_from_the_header(client, settings, monkeypatch):
     response = post_file(client, data)
     assert response.status_code == 413
     assert "request body too large" in response.json()["detail"]
+
+
+def odd_images() -> dict[str, bytes]:
+    """Unusual but valid images: every one must get a 200, never a 5xx."""
+    stroke = drawn_one()
+    sixteen = Image.fromarray(np.asarray(stroke, dtype=np.uint16) * 257)  # mode I;16
+    rgba = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
+    ImageDraw.Draw(rgba).line((140, 40, 140, 240), fill=(0, 0, 0, 255), width=22)
+    palette = stroke.convert("P")
+    palette.info["transparency"] = 0
+    frames = [stroke.convert("RGB"), Image.new("RGB", (280, 280), "white")]
+    animated = io.BytesIO()
+    frames[0].save(animated, format="WEBP", save_all=True, append_images=frames[1:])
+    return {
+        "cmyk jpeg": encode(stroke.convert("CMYK"), "JPEG"),
+        "16-bit png": encode(sixteen),
+        "transparent rgba png": encode(rgba),
+        "la png": encode(stroke.convert("LA")),
+        "palette png with transparency": encode(palette),
+        "1x1 png": encode(Image.new("L", (1, 1), 255)),
+        "1x5000 png": encode(Image.new("L", (1, 5000), 128)),
+        "animated webp": animated.getvalue(),
+    }
+
+
+@pytest.mark.parametrize("name", list(odd_images()))
+def test_odd_but_valid_images_are_answered(client, name):
+    response = post_file(client, odd_images()[name])
+    assert response.status_code == 200, response.text
+    assert len(response.json()["probs"]) == 10
