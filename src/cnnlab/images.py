@@ -89,6 +89,10 @@ def read_image(source: Source, *, max_pixels: int = MAX_PIXELS, name: str | None
         raise ImageError(f"not a readable image: {label}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"corrupt or truncated image: {label} ({exc})") from None
+    except Exception as exc:  # Pillow's parsers also raise KeyError, TypeError... on bad bytes
+        raise ImageError(
+            f"corrupt or truncated image: {label} ({type(exc).__name__}: {exc})"
+        ) from None
     return img
 
 
