@@ -107,9 +107,11 @@ def load_manifest_model(
             manifest = _check_manifest(_embedded_manifest(weights), weights)
     else:
         manifest = read_manifest(path)
-        weights = Path(
-            weights or path.with_name(manifest.get("weights", path.stem + ".safetensors"))
-        )
+        name = manifest.get("weights", path.stem + ".safetensors")
+        if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name:
+            # a downloaded manifest must not point the loader anywhere else on the disk
+            raise CheckpointError(f"{path}: 'weights' must be a file name beside it, got {name!r}")
+        weights = Path(weights or path.with_name(name))
     if not weights.is_file():
         raise CheckpointError(f"weights not found: {weights} (named by the manifest {path})")
     expected = manifest.get("weights_sha256")
