@@ -1,0 +1,66 @@
+"""Load: bench/serve.py drives a real `cnnlab serve` with 50 concurrent clients, good and bad.
+
+The bench's own bad requests (garbage base64, text as .png, empty upload, wrong JSON, missing
+field, oversize body, 64-Mpx PNG) are extended with the image corpus's bad files (decompression
+bomb header, corrupt JPEG, truncated PNG, GIFs the server does not take, a NaN float TIFF).
+Requirements: no transport error, no 5xx, every good request 200 and every bad one 4xx; p99
+latency reported; server memory (RSS sampled each second) not growing without bound. The suite
+runs it for 12 s; the full 60 s run is recorded in docs/sections/reliability.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SECONDS = 12
+CLIENTS = 50
+
+
+def _module(name: str, path: Path):
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def corpus_bad_requests() -> list[tuple[str, dict]]:
+    corpus = _module("_corpus", Path(__file__).with_name("_corpus.py"))
+    out = []
+    for case in corpus.CASES:
+        if case.image is not None and case.server is not None and case.server >= 400:
+            files = {"file": ("upload.png", case.image(), "image/png")}
+            out.append((case.name, {"files": files}))
+    out.append(("img-float-nan", {"files": {"file": ("x.tif", corpus.tiff_float_nan())}}))
+    return out
+
+
+@pytest.mark.slow
+def test_50_clients_mixed_requests_no_5xx_bounded_memory(digits_run, tmp_path, monkeypatch):
+    bench = _module("cnnlab_bench_serve", ROOT / "bench" / "serve.py")
+    extra = corpus_bad_requests()
+    own = bench.bad_requests
+    monkeypatch.setattr(bench, "bad_requests", lambda limit_mb: own(limit_mb) + extra)
+    out = tmp_path / "load.json"
+    rc = bench.main(
+        ["--run", str(digits_run), "--clients", str(CLIENTS), "--seconds", str(SECONDS),
+         "--bad-fraction", "0.3", "--json", str(out)]
+    )  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["server_5xx"] == 0, result["statuses"]
+    assert result["errors"] == 0 and rc == 0, result["statuses"]
+    assert result["good_requests"] > 0 and result["requests"] > result["good_requests"]
+    assert result["p99_ms"] is not None and result["good_p99_ms"] is not None
+    statuses = {int(k) for k in result["statuses"]}
+    assert statuses <= {200, 400, 413, 415, 422}, statuses
+    rss = result["rss_mb"]
+    assert rss["samples"] >= SECONDS // 2
+    # bounded: the last quarter's mean within 25% (+32 MB of allocator slack) of the first's
+    assert rss["mean_last_quarter"] <= 1.25 * rss["mean_first_quarter"] + 32, rss
