@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab.errors import ImageError
+from cnnlab.errors import CnnlabError, ImageError
 from cnnlab.images import (
     load_named_image,
     read_image,
@@ -108,5 +108,5 @@ def test_save_image_round_trip_and_no_partial_file(tmp_path):
     with pytest.raises(ImageError, match="NaN"):
         save_image(tmp_path / "b.png", np.full((2, 2), np.nan))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
-    with pytest.raises(ImageError, match="output folder does not exist"):
+    with pytest.raises(CnnlabError, match="output folder does not exist"):
         save_image(tmp_path / "missing" / "c.png", arr)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cnnlab.errors import ImageError
+from cnnlab.fileio import atomic_write_bytes
 
 # Largest image we decode (width x height); Pillow's own bomb guard is 89M and only warns below 2x.
 MAX_PIXELS = 40_000_000
@@ -170,32 +170,6 @@ def to_uint8(array: np.ndarray) -> np.ndarray:
     return (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temp file in the same folder, fsync and rename.
-
-    Either the whole new file is there afterwards or the old one (if any) is untouched; no temp
-    file is left behind on failure.
-    """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ImageError(f"output folder does not exist: {folder}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:  # disk full, quota...: say which file could not be written
-        Path(tmp).unlink(missing_ok=True)
-        raise OSError(exc.errno, exc.strerror, str(path)) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def encode_png(array: np.ndarray) -> bytes:
     """(H, W) or (H, W, 3|4) float in [0, 1] or uint8 -> PNG bytes."""
     arr = to_uint8(array)
@@ -209,5 +183,5 @@ def encode_png(array: np.ndarray) -> bytes:
 
 
 def save_image(path: str | os.PathLike, array: np.ndarray) -> Path:
-    """Save an array as a PNG atomically (see :func:`atomic_write_bytes`)."""
+    """Save an array as a PNG atomically (see :func:`cnnlab.fileio.atomic_write_bytes`)."""
     return atomic_write_bytes(path, encode_png(array))

@@ -1,0 +1,93 @@
+"""Atomic file writing: the one place cnnlab turns bytes into a file a user keeps.
+
+A file written here is either complete or absent: the bytes go to a hidden temp file in the
+same folder, are fsynced, and only then renamed over the target (then the folder is fsynced so
+the rename survives a power cut). A failure (disk full, read-only folder, Ctrl-C) removes the
+temp file and leaves any older version of the target untouched.
+
+>>> import tempfile, pathlib
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> atomic_write_text(folder / "a.txt", "hello").read_text()
+'hello'
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from cnnlab.errors import CnnlabError
+
+# Prefix and suffix of the temp files, so a resumed run can find and remove stale ones.
+TEMP_PREFIX = "."
+TEMP_SUFFIX = ".tmp"
+
+
+def _default_mode() -> int:
+    """The mode ``open()`` would give a new file (0666 minus the umask); mkstemp uses 0600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (a no-op where directories can't be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; returns the path.
+
+    Raises:
+        CnnlabError: the folder does not exist.
+        OSError: the write failed (disk full, read-only...); its ``filename`` is ``path``.
+    """
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        raise CnnlabError(f"output folder does not exist: {folder}")
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX, dir=folder
+        )
+    except OSError as exc:  # read-only folder...: name the file we were asked to write
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, _default_mode())
+        os.replace(tmp, path)
+    except OSError as exc:  # disk full, quota...: say which file could not be written
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(folder)
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """:func:`atomic_write_bytes` for UTF-8 text."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Delete temp files a killed writer left in ``folder``; returns what was removed."""
+    removed = []
+    for tmp in Path(folder).glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
