@@ -450,6 +450,16 @@ def proc_output(folder: Path, run: Path) -> list[str]:
     return ["predict", str(run), "in.png", "--csv", "/proc/cnnlab-hardening.csv"]
 
 
+def corrupt_last(folder: Path, run: Path) -> list[str]:
+    """A copy of the run whose last.pt lost its second half (a disk error, not our writer)."""
+    import shutil
+
+    shutil.copytree(run, folder / "run")
+    last = folder / "run" / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    return ["train", "--resume", "run", "--quiet"]
+
+
 PATH_CASES = [
     Case("path-run-missing", "path", "evaluate a run folder that does not exist",
          lambda folder, run: ["evaluate", "runs/nope/version_0", "--out", "out"],
@@ -460,6 +470,9 @@ PATH_CASES = [
     Case("path-run-empty", "path", "a run folder without checkpoints",
          lambda folder, run: (folder / "empty_run").mkdir() or ["predict", "empty_run", "x.png"],
          r"no checkpoints/best\.pt in empty_run"),
+    Case("path-resume-corrupt", "path", "--resume a run whose last.pt is cut in half",
+         corrupt_last, r"cannot read checkpoint run/checkpoints/last\.pt: PytorchStreamReader "
+         r"failed reading zip archive: .*"),
     Case("path-image-missing", "path", "predict an image that does not exist", missing_image,
          "image not found: no-such.png"),
     Case("path-out-under-file", "path", "--out below a regular file (a read-only location, "

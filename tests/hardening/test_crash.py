@@ -159,6 +159,11 @@ def test_sigkill_then_resume_is_bit_identical(trial, zygote, reference, tmp_path
     on_disk = checkpoints_on_disk(run)
     for path in on_disk:
         load_checkpoint(path)  # raises CheckpointError on a torn or partial file
+    last_path = run / "checkpoints" / "last.pt"
+    step = load_checkpoint(last_path)["step"] if last_path.is_file() else None
+    temps = sorted(p.name for p in run.rglob(".*tmp*"))
+    print(f"\ntrial {trial}: {plan or f'timer {kill_after:.2f} s'} -> rc {rc}; last.pt at step "
+          f"{step}; {len(on_disk)} checkpoints loaded OK; temp files left: {temps}")  # fmt: skip
     if rc == 0:
         return
     assert (run / "checkpoints" / "last.pt").is_file(), f"{plan}: nothing to resume from"
