@@ -1,0 +1,427 @@
+"""Training speed: the notebooks' loop vs cnnlab's default path vs cnnlab's fast recipes.
+
+One invocation runs every contender for every seed, alternating (seed-major order), each run in
+its own subprocess so peak memory (ru_maxrss) is per run. Test accuracy on the real 10,000-image
+test set is measured every 1/4 epoch with the training clock stopped.
+
+    python bench/train.py                         # MNIST, 3 seeds (writes bench/results/train.*)
+    python bench/train.py --dataset fashion-mnist # Fashion-MNIST with the best-fashion recipe
+    python bench/train.py --seeds 1 --quick       # a fast check
+
+Contenders (MNIST):
+    notebook        notebook 000's loop: per-sample PIL -> ToTensor Dataset, DataLoader(150,
+                    shuffle), Adam(), default threads; stops at 99.0% (or --notebook-epochs)
+    cnnlab-default  `cnnlab train --model tutorial_cnn --dataset mnist` through cnnlab.fit
+    tutorial-fast   `cnnlab train --recipe tutorial-fast`: the tutorial net with the tuned loop
+    fast            `cnnlab train --recipe fast`: cnnlab's fastest recipe
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+THRESHOLDS = {"mnist": (0.985, 0.99, 0.992), "fashion-mnist": (0.90, 0.92, 0.935)}
+CONTENDERS = {
+    "mnist": ("notebook", "cnnlab-default", "tutorial-fast", "fast"),
+    "fashion-mnist": ("notebook", "cnnlab-default", "best-fashion"),
+}
+COMMANDS = {
+    "notebook": "notebook 000 loop (bench/train.py)",
+    "cnnlab-default": "cnnlab train --dataset {ds}",
+    "tutorial-fast": "cnnlab train --recipe tutorial-fast --dataset {ds}",
+    "fast": "cnnlab train --recipe fast --dataset {ds}",
+    "best-fashion": "cnnlab train --recipe best-fashion --dataset {ds}",
+}
+
+
+# ---------------------------------------------------------------- hardware
+
+
+def cpu_peak() -> dict:
+    """fp32 peak FLOP/s = cores x FMA units x vector lanes x 2 (mul+add) x clock, from the CPU."""
+    flags, mhz, model = set(), 0.0, "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key == "flags" and not flags:
+                flags = set(value.split())
+            elif key == "cpu MHz" and not mhz:
+                mhz = float(value)
+            elif key == "model name" and model == "?":
+                model = value.strip()
+    cores = len(os.sched_getaffinity(0))
+    lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
+    # Intel server cores with AVX-512 have 2 FMA units (ports 0 and 5); cpuinfo does not say.
+    fma_units = 2 if "avx512f" in flags else 2 if "fma" in flags else 1
+    peak = cores * fma_units * lanes * 2 * mhz * 1e6
+    isa = "AVX-512" if lanes == 16 else "AVX2"
+    text = (
+        f"{cores} cores x {fma_units} FMA units x {lanes} fp32 lanes ({isa})"
+        f" x 2 FLOP/FMA x {mhz / 1000:.2f} GHz = {peak / 1e9:.0f} GFLOP/s"
+    )
+    amx = "amx_bf16" in flags
+    return {
+        "model": model,
+        "cores": cores,
+        "fma_units": fma_units,
+        "lanes": lanes,
+        "ghz": mhz / 1000,
+        "peak_flops": peak,
+        "text": text,
+        "amx_bf16": amx,
+    }
+
+
+def flops_per_image(model_name: str, model_kwargs: dict | None = None) -> float:
+    """Training FLOPs per image: 2 FLOPs per mult-add x 3 (forward + two backward products)."""
+    import cnnlab.models.speed  # noqa: F401  (registers speednet)
+    from cnnlab.models import create_model
+    from cnnlab.models.summary import summary
+
+    model = create_model(model_name, **(model_kwargs or {}))
+    return 2.0 * summary(model, input_size=(1, 28, 28)).total_mult_adds * 3
+
+
+# ---------------------------------------------------------------- shared evaluation
+
+
+def test_accuracy(model, x, y, batch: int = 1000) -> float:
+    """fp32 accuracy on already-normalised test images, eval mode, inference_mode (clock off)."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    correct = 0
+    with torch.inference_mode():
+        for i in range(0, len(x), batch):
+            correct += int((model(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum())
+    model.train(was_training)
+    return correct / len(x)
+
+
+def quarter_points(steps_per_epoch: int) -> set[int]:
+    """Batch positions within an epoch (1-based) at which to evaluate: every 1/4 epoch."""
+    return {max(1, round(steps_per_epoch * j / 4)) for j in range(1, 5)}
+
+
+# ---------------------------------------------------------------- contender (a): the notebook
+
+
+def run_notebook(dataset: str, seed: int, max_epochs: int, stop_at: float) -> dict:
+    """Notebook 000's cells, with torchvision's per-sample MNIST + ToTensor done the same way."""
+    import torch
+    import torch.nn as nn
+    import torch.optim as optim
+    from PIL import Image
+    from torch.utils.data import DataLoader, Dataset
+
+    from cnnlab.data import load_dataset
+
+    class PerSampleMNIST(Dataset):  # what torchvision.datasets.MNIST(transform=ToTensor()) does
+        def __init__(self, images, labels):
+            self.data, self.targets = images[:, 0], labels
+
+        def __len__(self):
+            return len(self.targets)
+
+        def __getitem__(self, index):
+            img, target = self.data[index], int(self.targets[index])
+            img = Image.fromarray(img.numpy(), mode="L")
+            arr = torch.from_numpy(np.array(img, np.uint8, copy=True))  # ToTensor from here
+            x = arr.view(28, 28, 1).permute(2, 0, 1).contiguous().float().div(255)
+            return x, target
+
+    class Net(nn.Module):  # notebook 000, verbatim
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(in_channels=1, out_channels=32, kernel_size=3, padding=0)
+            self.relu1 = nn.ReLU()
+            self.pool1 = nn.MaxPool2d(kernel_size=2, stride=2)
+            self.conv2 = nn.Conv2d(in_channels=32, out_channels=64, kernel_size=3, padding=0)
+            self.relu2 = nn.ReLU()
+            self.pool2 = nn.MaxPool2d(kernel_size=2, stride=2)
+            self.conv3 = nn.Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=0)
+            self.relu3 = nn.ReLU()
+            self.flatten = nn.Flatten()
+            self.fc1 = nn.Linear(576, 64)
+            self.relu4 = nn.ReLU()
+            self.dropout = nn.Dropout(0.5)
+            self.fc2 = nn.Linear(64, 10)
+
+        def forward(self, x):
+            x = self.pool1(self.relu1(self.conv1(x)))
+            x = self.pool2(self.relu2(self.conv2(x)))
+            x = self.relu3(self.conv3(x))
+            x = self.flatten(x)
+            x = self.relu4(self.fc1(x))
+            x = self.dropout(x)
+            return self.fc2(x)
+
+    torch.manual_seed(seed)
+    train = load_dataset(dataset, "train")
+    test = load_dataset(dataset, "test")
+    x_test, y_test = test.images.float().div(255), test.labels
+    model = Net()
+    optimizer = optim.Adam(model.parameters())
+    criterion = nn.CrossEntropyLoss()
+    train_loader = DataLoader(
+        PerSampleMNIST(train.images, train.labels), batch_size=150, shuffle=True
+    )
+    points = quarter_points(len(train_loader))
+    curve, clock, images = [], 0.0, 0
+    for epoch in range(max_epochs):
+        t0 = time.perf_counter()
+        for batch_idx, (data, target) in enumerate(train_loader):
+            optimizer.zero_grad()
+            output = model(data)
+            loss = criterion(output, target)
+            loss.backward()
+            optimizer.step()
+            images += len(target)
+            if batch_idx % 100 == 0:
+                loss.item()  # the notebook prints this
+            if batch_idx + 1 in points:
+                clock += time.perf_counter() - t0
+                acc = test_accuracy(model, x_test, y_test)
+                curve.append([round(epoch + (batch_idx + 1) / len(train_loader), 3), clock, acc])
+                if acc >= stop_at:
+                    return _summary("tutorial_cnn", curve, clock, images, torch.get_num_threads())
+                t0 = time.perf_counter()
+    return _summary("tutorial_cnn", curve, clock, images, torch.get_num_threads())
+
+
+# ---------------------------------------------------------------- contenders (b), (c): cnnlab.fit
+
+
+def run_cnnlab(dataset: str, seed: int, recipe: str | None, overrides: dict) -> dict:
+    """Train through cnnlab.fit (the code behind `cnnlab train`) with a test-set probe callback."""
+    import torch
+
+    import cnnlab.models.speed  # noqa: F401  (registers speednet)
+    from cnnlab.config import resolve_config
+    from cnnlab.data import load_dataset
+    from cnnlab.engine import fit
+    from cnnlab.engine.callbacks import Callback
+
+    test = load_dataset(dataset, "test")
+
+    class TestProbe(Callback):
+        """Test accuracy every 1/4 epoch; its own time is subtracted from train_seconds."""
+
+        def __init__(self) -> None:
+            self.curve: list[list[float]] = []
+            self.probe_seconds = 0.0
+
+        def on_train_begin(self, state) -> None:
+            self.points = quarter_points(state.steps_per_epoch)
+            self.x = state.data.normalizer(test.images)
+
+        def on_batch_end(self, state, logs) -> None:
+            if state.batch_in_epoch not in self.points:
+                return
+            t0 = time.perf_counter()
+            acc = test_accuracy(state.raw_model, self.x, test.labels)
+            clock = state.train_seconds - self.probe_seconds
+            self.curve.append([round(state.step / state.steps_per_epoch, 3), clock, acc])
+            self.probe_seconds += time.perf_counter() - t0
+
+    with tempfile.TemporaryDirectory(prefix="cnnlab-bench-") as runs:
+        config = resolve_config(recipe, dataset=dataset, seed=seed, runs_dir=runs, **overrides)
+        probe = TestProbe()
+        result = fit(config, callbacks=[probe])
+    seconds = result.train_seconds - probe.probe_seconds
+    out = _summary(
+        config.model,
+        probe.curve,
+        seconds,
+        result.images,
+        torch.get_num_threads(),
+        config.model_kwargs,
+    )
+    out.update(
+        bf16=result.bf16,
+        channels_last=config.channels_last,
+        epochs=result.epochs,
+        config={k: v for k, v in config.to_dict().items() if k != "runs_dir"},
+    )
+    return out
+
+
+def _summary(model, curve, seconds, images, threads, model_kwargs=None) -> dict:
+    flops = flops_per_image(model, model_kwargs)
+    img_s = images / max(seconds, 1e-9)
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB (Linux)
+    return {
+        "model": model,
+        "curve": curve,
+        "train_seconds": seconds,
+        "images": images,
+        "images_per_second": img_s,
+        "threads": threads,
+        "peak_rss_mib": peak_rss,
+        "flops_per_image": flops,
+        "achieved_flops": img_s * flops,
+        "final_accuracy": curve[-1][2] if curve else None,
+    }
+
+
+def worker(args: argparse.Namespace) -> dict:
+    stop = THRESHOLDS[args.dataset][1] if args.dataset == "mnist" else 2.0
+    quick = {"epochs": 1} if args.quick else {}
+    if args.name == "notebook":
+        epochs = 1 if args.quick else args.notebook_epochs
+        return run_notebook(args.dataset, args.seed, epochs, stop)
+    if args.name == "cnnlab-default":
+        return run_cnnlab(args.dataset, args.seed, None, {"model": "tutorial_cnn", **quick})
+    return run_cnnlab(args.dataset, args.seed, args.name, {})
+
+
+# ---------------------------------------------------------------- driver and report
+
+
+def time_to(curve: list, threshold: float) -> float | None:
+    """Training seconds at the first evaluation point reaching ``threshold``."""
+    return next((c[1] for c in curve if c[2] >= threshold), None)
+
+
+def aggregate(runs: list[dict], thresholds: tuple[float, ...], peak: float) -> dict:
+    def stat(values):
+        values = [v for v in values if v is not None]
+        if not values:
+            return None
+        return {
+            "median": statistics.median(values),
+            "min": min(values),
+            "max": max(values),
+            "n": len(values),
+        }
+
+    out = {f"t_{t}": stat([time_to(r["curve"], t) for r in runs]) for t in thresholds}
+    out["reached"] = {
+        str(t): sum(time_to(r["curve"], t) is not None for r in runs) for t in thresholds
+    }
+    for key in ("images_per_second", "peak_rss_mib", "final_accuracy", "train_seconds"):
+        out[key] = stat([r[key] for r in runs])
+    out["fraction_of_fp32_peak"] = stat([r["achieved_flops"] / peak for r in runs])
+    out["flops_per_image"] = runs[0]["flops_per_image"]
+    return out
+
+
+def _fmt_time(s) -> str:
+    if s is None:
+        return "not reached"
+    if s["n"] == 1:
+        return f"{s['median']:.1f} s"
+    return f"{s['median']:.1f} s ({s['min']:.1f}-{s['max']:.1f})"
+
+
+def markdown(report: dict) -> str:
+    ds, th = report["dataset"], report["thresholds"]
+    head = " | ".join(f"to {t:.1%}" for t in th)
+    lines = [
+        f"Training on {ds} ({report['cpu']['model']}, {report['cpu']['cores']} cores; "
+        f"seeds {report['seeds']}; median (min-max); test accuracy every 1/4 epoch, "
+        "evaluation excluded from the clock).",
+        "",
+        f"| contender | command | {head} | final test acc | images/s | peak RSS | % of fp32 peak |",
+        "| --- | --- | " + " | ".join("---:" for _ in th) + " | ---: | ---: | ---: | ---: |",
+    ]
+    for name, agg in report["summary"].items():
+        times = " | ".join(_fmt_time(agg[f"t_{t}"]) for t in th)
+        acc = agg["final_accuracy"]
+        lines.append(
+            f"| {name} | `{COMMANDS[name].format(ds=ds)}` | {times} | "
+            f"{acc['median']:.2%} | {agg['images_per_second']['median']:,.0f} | "
+            f"{agg['peak_rss_mib']['median']:,.0f} MiB | "
+            f"{agg['fraction_of_fp32_peak']['median']:.1%} |"
+        )
+    lines += ["", f"fp32 peak: {report['cpu']['text']}.", f"Command: `{report['command']}`"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="mnist", choices=sorted(CONTENDERS))
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--quick", action="store_true", help="1 epoch for the slow contenders")
+    p.add_argument("--only", nargs="*", help="contender names to run (default: all)")
+    p.add_argument("--notebook-epochs", type=int, default=5, help="cap for the notebook loop")
+    p.add_argument(
+        "--out", default=None, help="output stem (default bench/results/train[-fashion])"
+    )
+    p.add_argument("--worker", dest="name", help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    os.environ.setdefault("CNNLAB_DATA", "/work/shared/data")
+    if args.name:
+        print(json.dumps(worker(args)))
+        return
+    names = args.only or CONTENDERS[args.dataset]
+    cpu = cpu_peak()
+    print(f"fp32 peak: {cpu['text']}", file=sys.stderr)
+    runs: dict[str, list[dict]] = {n: [] for n in names}
+    for seed in range(args.seeds):
+        for name in names:  # alternate contenders within each seed: noise hits all alike
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker",
+                name,
+                "--seed",
+                str(seed),
+                "--dataset",
+                args.dataset,
+                "--notebook-epochs",
+                str(args.notebook_epochs),
+            ]
+            cmd += ["--quick"] if args.quick else []
+            t0 = time.perf_counter()
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            res = json.loads(out.strip().splitlines()[-1])
+            res["seed"], res["wall_seconds"] = seed, time.perf_counter() - t0
+            runs[name].append(res)
+            print(
+                f"{name} seed {seed}: {res['train_seconds']:.1f} s train, "
+                f"acc {res['final_accuracy']:.4f}, {res['images_per_second']:.0f} img/s, "
+                f"curve {[c[2] for c in res['curve']]}",
+                file=sys.stderr,
+                flush=True,
+            )
+    th = THRESHOLDS[args.dataset]
+    report = {
+        "dataset": args.dataset,
+        "seeds": args.seeds,
+        "quick": args.quick,
+        "cpu": cpu,
+        "thresholds": th,
+        "command": "python " + " ".join(sys.argv),
+        "load_average": os.getloadavg(),
+        "summary": {n: aggregate(r, th, cpu["peak_flops"]) for n, r in runs.items()},
+        "runs": runs,
+    }
+    stem = (
+        Path(args.out)
+        if args.out
+        else RESULTS / ("train" if args.dataset == "mnist" else "train-fashion")
+    )
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=1))
+    stem.with_suffix(".md").write_text(markdown(report))
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()
