@@ -224,6 +224,18 @@ BAD = {
         {"content": b"{image: nope", "headers": {"content-type": "application/json"}}, 400, "JSON"
     ),
     "json not an object": ({"json": ["image"]}, 422, "image"),
+    "deeply nested json": (
+        {"content": b"[" * 200_000, "headers": {"content-type": "application/json"}}, 400, "JSON"
+    ),
+    "json with a huge number": (
+        {"content": b'{"image": 1' + b"0" * 5000 + b"}",
+         "headers": {"content-type": "application/json"}}, 400, "JSON"
+    ),
+    "json not utf-8": (
+        {"content": b'{"image": "\xff\xfe"}', "headers": {"content-type": "application/json"}},
+        400,
+        "JSON",
+    ),
     "missing json field": ({"json": {"picture": "abc"}}, 422, '"image" field'),
     "image not a string": ({"json": {"image": 12}}, 422, "base64 string"),
     "missing multipart field": (

@@ -235,8 +235,8 @@ async def _from_multipart(request: Request, body: bytes) -> bytes:
 def _from_json(body: bytes) -> bytes:
     try:
         doc = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HTTPException(400, f"invalid JSON body: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # bad syntax or encoding, absurd nesting/numbers
+        raise HTTPException(400, f"invalid JSON body: {str(exc)[:200]}") from None
     if not isinstance(doc, dict) or "image" not in doc:
         raise HTTPException(422, 'JSON body must be an object with an "image" field')
     if not isinstance(doc["image"], str):
