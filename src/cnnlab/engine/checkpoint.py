@@ -132,7 +132,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"not only tensors ({_first_line(exc)[:120]})"
         ) from exc
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read checkpoint {path}: {_first_line(exc)}") from exc
+        reason = _first_line(exc).split(". This is an internal")[0]  # torch's miniz boilerplate
+        if "zip archive" in reason:
+            reason += " (the file is truncated or corrupt)"
+        raise CheckpointError(f"cannot read checkpoint {path}: {reason}") from exc
     if not isinstance(payload, dict) or "model_state" not in payload:
         raise CheckpointError(f"{path} is not a cnnlab checkpoint (no model_state)")
     return payload
