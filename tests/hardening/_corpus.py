@@ -297,9 +297,11 @@ OPS_CASES = [
          ops("outsize", "10", "3", "--stride", "0"), r"stride=0 .*"),
     Case("ops-kernel-too-big", "ops", "a 4x4 kernel on a 3x3 input, 'valid'",
          ops("conv2d", "1,2,3;4,5,6;7,8,9", "--kernel", "1,1,1,1;1,1,1,1;1,1,1,1;1,1,1,1",
-             "--mode", "valid"), r".*kernel.*larger.*|.*4.*3.*"),
+             "--mode", "valid"),
+         r"kernel of size 4 is larger than the padded input of length 3 \(n=3, padding=\(0, 0\)\)"),
     Case("ops-outsize-too-big", "ops", "outsize: kernel 5 on input 3, no padding",
-         ops("outsize", "3", "5"), r".*5.*3.*"),
+         ops("outsize", "3", "5"),
+         r"kernel of size 5 is larger than the padded input of length 3 \(n=3, padding=\(0, 0\)\)"),
     Case("ops-unknown-kernel", "ops", "an unknown kernel name",
          filter_cmd("--kernel", "sharpenn"), r"unknown kernel 'sharpenn'; known kernels: .*"),
     Case("ops-kernel-file-missing", "ops", "a kernel file that does not exist",
@@ -381,7 +383,8 @@ CHECKPOINT_CASES = [
          rf"{CKPT}: model_args has no model name; cannot rebuild the model"),
     Case("ckpt-truncated", "checkpoint", "best.pt cut in half",
          raw_checkpoint(lambda run: (run / "checkpoints" / "best.pt").read_bytes()[:300_000]),
-         rf"cannot read checkpoint {CKPT}: .*"),
+         rf"cannot read checkpoint {CKPT}: PytorchStreamReader failed reading zip archive: "
+         r"failed finding central directory \(the file is truncated or corrupt\)"),
     Case("ckpt-garbage", "checkpoint", "2,000 random bytes named .pt",
          raw_checkpoint(lambda run: random.Random(5).randbytes(2000)),
          rf"cannot read checkpoint {CKPT}: not a PyTorch checkpoint \(.*\)"),
@@ -426,7 +429,7 @@ CONFIG_CASES = [
          train_config("epochs: [3\n"), r"run\.yaml: not valid YAML \(.*\)"),
     Case("config-missing-file", "config", "--config naming a missing file",
          lambda folder, run: ["train", "--config", "nope.yaml", "--runs-dir", "out"],
-         r".*nope\.yaml.*"),
+         r"file not found: nope\.yaml"),
     Case("config-bad-choice", "config", "--optimizer adamm",
          train_flags("--optimizer", "adamm"),
          "optimizer='adamm' is not one of sgd, adam, adamw, nadam, rmsprop"),
@@ -472,13 +475,14 @@ PATH_CASES = [
          r"no checkpoints/best\.pt in empty_run"),
     Case("path-resume-corrupt", "path", "--resume a run whose last.pt is cut in half",
          corrupt_last, r"cannot read checkpoint run/checkpoints/last\.pt: PytorchStreamReader "
-         r"failed reading zip archive: .*"),
+         r"failed reading zip archive: failed finding central directory \(the file is truncated "
+         r"or corrupt\)"),
     Case("path-image-missing", "path", "predict an image that does not exist", missing_image,
          "image not found: no-such.png"),
     Case("path-out-under-file", "path", "--out below a regular file (a read-only location, "
-         "even for root)", parent_is_file, r".*out/afile.*"),
+         "even for root)", parent_is_file, r"output folder does not exist: out/afile"),
     Case("path-out-proc", "path", "--csv into /proc (refuses new files, even for root)",
-         proc_output, r".*/proc/cnnlab-hardening\.csv.*"),
+         proc_output, r"file not found: /proc/cnnlab-hardening\.csv"),
 ]  # fmt: skip
 
 

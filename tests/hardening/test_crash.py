@@ -123,8 +123,8 @@ def trial_plans(seed: int = SEED) -> list[dict]:
         {"kind": "write-best", "at": rng.randint(2, 3), "frac": frac()},
         {"kind": "write-safetensors", "at": rng.randint(1, 3), "frac": frac()},
         {"kind": "rename", "at": rng.randint(2, 6)},
-        {"kind": "timer", "at": 0, "frac": round(rng.uniform(0.2, 0.9), 3)},
-        {"kind": "timer", "at": 0, "frac": round(rng.uniform(0.2, 0.9), 3)},
+        {"kind": "timer", "at": 0, "frac": round(rng.uniform(0.15, 0.65), 3)},
+        {"kind": "timer", "at": 0, "frac": round(rng.uniform(0.15, 0.65), 3)},
     ]
 
 
