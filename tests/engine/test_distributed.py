@@ -26,6 +26,7 @@ import yaml
 from cnnlab.config import TrainConfig
 from cnnlab.engine import distributed as ddp
 from cnnlab.engine.checkpoint import load_checkpoint
+from cnnlab.errors import ConfigError
 
 # Dropout off: with dropout the 1- and 2-rank runs draw different masks and differ like two seeds
 # (1.7 and 0.55 points measured); without it they follow the same trajectory up to float
@@ -73,6 +74,20 @@ def _config_file(folder: Path, **extra) -> Path:
 
 def _files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+# ------------------------------------------------------------- pure helpers (no launch)
+
+
+def test_global_batch_must_divide_and_nproc_is_stripped():
+    assert ddp.split_batch(150, 2) == 75
+    with pytest.raises(ConfigError, match="batch_size=150 does not divide over 4 processes"):
+        ddp.split_batch(150, 4)
+    cmd = ddp.torchrun_command(2, ["train", "--nproc=2", "--epochs", "1", "--nproc", "2"])
+    assert cmd[1:3] == ["-m", "torch.distributed.run"]
+    assert cmd[-5:] == ["-m", "cnnlab", "train", "--epochs", "1"]
+    assert not ddp.launched_by_torchrun({"WORLD_SIZE": "1", "RANK": "0"})
+    assert ddp.launched_by_torchrun({"WORLD_SIZE": "2", "RANK": "0"})
 
 
 # ---------------------------------------------------------------- (a) one step, exact
@@ -174,7 +189,7 @@ def test_two_ranks_reach_the_one_rank_accuracy(two_rank_run, tmp_path, shared_da
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["processes"] == 2 and summary["steps"] == STEPS
     monkeypatch.setenv("CNNLAB_DATA", str(shared_data))
-    single = fit(TrainConfig(**RUN, runs_dir=str(tmp_path), name="one"))
+    single = fit(TrainConfig(**RUN, threads=1, runs_dir=str(tmp_path), name="one"))
     one, two = single.history[-1]["val_accuracy"], summary["val_accuracy"]
     assert one > 0.8  # the runs learn something, so the comparison means something
     assert abs(two - one) <= 0.003, (one, two)

@@ -154,10 +154,13 @@ def process_group(device: str = "auto") -> Iterator[DistributedContext]:
 
 
 def fetch_data_main_first(config: TrainConfig, ctx: DistributedContext) -> None:
-    """Rank 0 finds (or downloads) the dataset while the others wait; then they find it too.
+    """Rank 0 finds (or downloads) the dataset while the others wait; then the others look.
 
-    A failure on rank 0 is sent to every rank, so all of them stop with the same error instead
-    of waiting forever at the barrier.
+    Order: global rank 0; then the first process of every other machine (``LOCAL_RANK`` 0,
+    which downloads when that machine has no copy); then everyone else, who finds the local
+    copy. Downloads are atomic (temp + rename), so no process ever reads a partial file. A
+    failure on rank 0 is sent to every rank, so all stop with the same error instead of
+    waiting at the barrier.
     """
     from cnnlab.data import get_info, locate_dataset
     from cnnlab.engine.data_setup import is_folder_dataset
@@ -173,8 +176,12 @@ def fetch_data_main_first(config: TrainConfig, ctx: DistributedContext) -> None:
     error = ctx.broadcast(error)  # also the barrier: nobody looks before rank 0 is done
     if error is not None:
         raise DataError(error)
-    if not ctx.is_main:
-        locate_dataset(config.dataset, config.data_dir, download=False)
+    node_first = ctx.local_rank == 0 and not ctx.is_main
+    if node_first:  # other machines: one process per machine fetches
+        locate_dataset(config.dataset, config.data_dir, config.download)
+    ctx.barrier()
+    if not ctx.is_main and not node_first:
+        locate_dataset(config.dataset, config.data_dir, config.download)
 
 
 def per_process_threads(config: TrainConfig, environ: Mapping[str, str] | None = None) -> int:
