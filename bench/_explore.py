@@ -434,8 +434,60 @@ def race(configs, rounds=12, bs=256, threads=1):
     return out
 
 
+def profile_recipe(recipe="fast", steps=20, threads=2, model=None):
+    """torch.profiler over `steps` training steps of a recipe through cnnlab's own pieces."""
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    import cnnlab.models.speed  # noqa: F401
+    from cnnlab.config import resolve_config
+    from cnnlab.engine.data_setup import make_loader, prepare_data
+    from cnnlab.engine.optim import build_loss, build_optimizer
+    from cnnlab.models import create_model
+
+    over = {"model": model, "model_kwargs": {}} if model else {}
+    cfg = resolve_config(recipe, data_dir=str(DATA), threads=threads, **over)
+    torch.set_num_threads(threads)
+    data = prepare_data(cfg)
+    net = create_model(cfg.model, **cfg.model_kwargs).to(memory_format=torch.channels_last)
+    opt, loss_fn = build_optimizer(net.parameters(), cfg), build_loss(cfg)
+    batches = make_loader(cfg, data).batches(0)
+
+    def step():
+        with record_function("data: BatchLoader"):
+            x, y = next(batches)
+        with record_function("forward"), torch.autocast("cpu", torch.bfloat16, enabled=cfg.bf16):
+            out = net(x)
+        loss = loss_fn(out.float(), y)
+        opt.zero_grad(set_to_none=True)
+        with record_function("backward"):
+            loss.backward()
+        with record_function("optimizer"):
+            opt.step()
+
+    for _ in range(5):
+        step()
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as p:
+        for _ in range(steps):
+            step()
+    ev = p.key_averages(group_by_input_shape=True)
+    total = sum(e.self_cpu_time_total for e in ev)
+    rows = []
+    for e in sorted(ev, key=lambda e: -e.self_cpu_time_total)[:18]:
+        shapes = ", ".join(str(tuple(s)) for s in e.input_shapes[:2] if s)
+        rows.append(f"| {e.key} | {shapes} | {e.self_cpu_time_total / 1e3 / steps:.2f} | "
+                    f"{100 * e.self_cpu_time_total / total:.1f}% |")
+    ranges = {e.key: e.cpu_time_total / 1e3 / steps for e in p.key_averages()
+              if e.key in ("data: BatchLoader", "forward", "backward", "optimizer")}
+    return {"recipe": recipe, "model": cfg.model, "batch": cfg.batch_size, "threads": threads,
+            "ms_per_step_total": total / 1e3 / steps, "phases_ms": ranges, "rows": rows}
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "race":
+    if sys.argv[1] == "profile":
+        res = profile_recipe(**json.loads(sys.argv[2]))
+        print(json.dumps({k: v for k, v in res.items() if k != "rows"}))
+        print("\n".join(res["rows"]))
+    elif sys.argv[1] == "race":
         for row in race([json.loads(a) for a in sys.argv[2:]]):
             print(json.dumps(row), flush=True)
     else:

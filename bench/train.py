@@ -7,10 +7,11 @@ test set is measured every 1/4 epoch with the training clock stopped.
     python bench/train.py                         # MNIST, 3 seeds (writes bench/results/train.*)
     python bench/train.py --dataset fashion-mnist # Fashion-MNIST with the best-fashion recipe
     python bench/train.py --seeds 1 --quick       # a fast check
+    python bench/train.py --threads 1 --slow-epochs 2  # on a busy shared machine
 
 Contenders (MNIST):
     notebook        notebook 000's loop: per-sample PIL -> ToTensor Dataset, DataLoader(150,
-                    shuffle), Adam(), default threads; stops at 99.0% (or --notebook-epochs)
+                    shuffle), Adam(), default threads; stops at 99.0% (or --slow-epochs)
     cnnlab-default  `cnnlab train --model tutorial_cnn --dataset mnist` through cnnlab.fit
     tutorial-fast   `cnnlab train --recipe tutorial-fast`: the tutorial net with the tuned loop
     fast            `cnnlab train --recipe fast`: cnnlab's fastest recipe
@@ -43,6 +44,8 @@ COMMANDS = {
     "tutorial-fast": "cnnlab train --recipe tutorial-fast --dataset {ds}",
     "fast": "cnnlab train --recipe fast --dataset {ds}",
     "best-fashion": "cnnlab train --recipe best-fashion --dataset {ds}",
+    "best-mnist": "cnnlab train --recipe best-mnist --dataset {ds}",
+    "speednet": "cnnlab train --recipe fast --model speednet --dataset {ds} (*)",
 }
 
 
@@ -280,12 +283,23 @@ def _summary(model, curve, seconds, images, threads, model_kwargs=None) -> dict:
 
 def worker(args: argparse.Namespace) -> dict:
     stop = THRESHOLDS[args.dataset][1] if args.dataset == "mnist" else 2.0
-    quick = {"epochs": 1} if args.quick else {}
+    epochs = 1 if args.quick else args.slow_epochs
+    threads = {"threads": args.threads} if args.threads else {}
     if args.name == "notebook":
-        epochs = 1 if args.quick else args.notebook_epochs
-        return run_notebook(args.dataset, args.seed, epochs, stop)
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        return run_notebook(args.dataset, args.seed, epochs or 5, stop)
+    slow = {"epochs": epochs} if epochs else {}
     if args.name == "cnnlab-default":
-        return run_cnnlab(args.dataset, args.seed, None, {"model": "tutorial_cnn", **quick})
+        return run_cnnlab(
+            args.dataset, args.seed, None, {"model": "tutorial_cnn", **slow, **threads}
+        )
+    if args.name == "speednet":  # the fast recipe on speednet (registered by bench imports)
+        return run_cnnlab(
+            args.dataset, args.seed, "fast", {"model": "speednet", "model_kwargs": {}}
+        )
     return run_cnnlab(args.dataset, args.seed, args.name, {})
 
 
@@ -357,8 +371,14 @@ def main() -> None:
     p.add_argument("--dataset", default="mnist", choices=sorted(CONTENDERS))
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="1 epoch for the slow contenders")
-    p.add_argument("--only", nargs="*", help="contender names to run (default: all)")
-    p.add_argument("--notebook-epochs", type=int, default=5, help="cap for the notebook loop")
+    p.add_argument("--only", nargs="*", choices=sorted(COMMANDS), help="contenders to run")
+    p.add_argument(
+        "--slow-epochs",
+        type=int,
+        default=None,
+        help="epochs for notebook (default: 5, stops at 99%%) and cnnlab-default (default: 5)",
+    )
+    p.add_argument("--threads", type=int, default=None, help="torch threads for every contender")
     p.add_argument(
         "--out", default=None, help="output stem (default bench/results/train[-fashion])"
     )
@@ -384,10 +404,10 @@ def main() -> None:
                 str(seed),
                 "--dataset",
                 args.dataset,
-                "--notebook-epochs",
-                str(args.notebook_epochs),
             ]
             cmd += ["--quick"] if args.quick else []
+            cmd += ["--slow-epochs", str(args.slow_epochs)] if args.slow_epochs else []
+            cmd += ["--threads", str(args.threads)] if args.threads else []
             t0 = time.perf_counter()
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             res = json.loads(out.strip().splitlines()[-1])
