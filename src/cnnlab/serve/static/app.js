@@ -148,9 +148,24 @@ $("clear").addEventListener("click", () => {
   document.body.dataset.state = "idle";
 });
 
+function showPhoto(file) {
+  // Show the photo on the pad, letterboxed, so the person sees what was sent.
+  const url = URL.createObjectURL(file);
+  const img = new Image();
+  img.onload = () => {
+    clearPad();
+    const scale = Math.min(pad.width / img.width, pad.height / img.height);
+    const w = img.width * scale, h = img.height * scale;
+    ctx.drawImage(img, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
+    URL.revokeObjectURL(url);
+  };
+  img.src = url;
+}
+
 $("upload").addEventListener("change", () => {
   const file = $("upload").files[0];
   if (!file) return;
+  showPhoto(file);
   const form = new FormData();
   form.append("file", file);
   send({ body: form });
@@ -166,7 +181,7 @@ async function loadModel() {
       `${info.model ?? "model"} trained on ${info.dataset || "?"}${acc}`;
     if (info.style === "fashion") {
       // Clothes are photographed, not drawn: lead with the upload.
-      $("input-title").textContent = "Upload a photo of a garment (or draw one)";
+      $("input-title").textContent = "Upload a photo (or draw)";
       $("upload-hint").textContent = "Photo (PNG, JPEG, WebP)";
       $("input-panel").insertBefore($("upload-box"), pad);
     }
