@@ -8,9 +8,9 @@ starts and ``{"rc": R}`` when it ends (R < 0: killed by signal -R). The zygote i
 a torch operation, so forking it is safe.
 
 A job may carry a kill ``plan`` (see :func:`install_plan`): the child then SIGKILLs itself at a
-chosen moment: inside the k-th training batch, at the start of the k-th evaluation, half-way
-through writing the k-th ``last``/``best`` checkpoint or ``best.safetensors``, or with a
-complete temp file not yet renamed. The effect of SIGKILL does not depend on who sends it; the
+chosen moment: inside the k-th training batch, at the start of the k-th evaluation, with the
+k-th ``last``/``best`` checkpoint or ``best.safetensors`` temp file torn at a random byte, or
+complete but not yet renamed. The effect of SIGKILL does not depend on who sends it; the
 test also kills children from outside at random times.
 """
 
@@ -27,33 +27,9 @@ def _die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-class _DyingFile:
-    """A file that takes the first ``frac`` of what is written to it, then SIGKILLs us."""
-
-    def __init__(self, f, frac: float):
-        self.f, self.frac = f, frac
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.f.close()
-
-    def fileno(self) -> int:
-        return self.f.fileno()
-
-    def write(self, data) -> int:
-        data = bytes(data)
-        self.f.write(data[: int(len(data) * self.frac)])
-        self.f.flush()
-        os.fsync(self.f.fileno())
-        _die()
-        return 0
-
-
 def install_plan(plan: dict) -> None:
     """Patch the training code of this (child) process to die at the planned moment."""
-    from cnnlab.engine import checkpoint, loop
+    from cnnlab.engine import loop
 
     kind, at, frac = plan["kind"], int(plan["at"]), float(plan.get("frac", 0.5))
     calls = {"n": 0}
@@ -80,25 +56,28 @@ def install_plan(plan: dict) -> None:
             return evaluate(*args, **kw)
 
         loop.evaluate = _evaluate
-    elif kind.startswith("write-"):  # part of the bytes on disk, then death
-        target = {"write-last": "last.pt", "write-best": "best.pt"}.get(kind, "best.safetensors")
-
-        def _open(file, mode="r", *args, **kw):
-            f = open(file, mode, *args, **kw)  # noqa: SIM115 - returned to the caller
-            if "w" in mode and Path(file).name.startswith(f".{target}.tmp") and hit():
-                return _DyingFile(f, frac)
-            return f
-
-        checkpoint.open = _open  # module global: shadows the builtin for checkpoint.py only
-    elif kind == "rename":  # the temp file is complete and fsynced, the rename never happens
-        replace = os.replace
+    elif kind.startswith("write-") or kind == "rename":
+        # Every atomic writer ends with os.replace(temp, target): there, cut the finished temp
+        # file to `frac` of its bytes (a write torn by the kill) or keep it whole ("rename":
+        # written and fsynced, never renamed), and die. Independent of how the bytes were made.
+        targets = {
+            "write-last": ("last.pt",),
+            "write-best": ("best.pt",),
+            "write-safetensors": ("best.safetensors",),
+            "rename": ("last.pt", "best.pt"),
+        }
+        replace, target = os.replace, targets[kind]
 
         def _replace(src, dst, *args, **kw):
-            if str(dst).endswith(".pt") and hit():
+            if Path(dst).name in target and hit():
+                if kind != "rename":
+                    with open(src, "rb+") as f:
+                        f.truncate(int(os.path.getsize(src) * frac))
+                        os.fsync(f.fileno())
                 _die()
             return replace(src, dst, *args, **kw)
 
-        checkpoint.os.replace = _replace
+        os.replace = _replace
     elif kind != "none":
         raise ValueError(f"unknown kill plan {kind!r}")
 
