@@ -17,6 +17,7 @@ import json
 import os
 import pickle
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,9 +128,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))  # torch names the refused object
+        what = f" ({found.group(1)})" if found else ""
         raise CheckpointError(
-            f"refusing to load {path}: it contains pickled code/objects, "
-            f"not only tensors ({_first_line(exc)[:120]})"
+            f"refusing to load {path}: it contains pickled code/objects{what}, not only tensors"
         ) from exc
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         reason = _first_line(exc).split(". This is an internal")[0]  # torch's miniz boilerplate
