@@ -122,9 +122,14 @@ class ModelCheckpoint(Callback):
     """
 
     def __init__(
-        self, monitor: str = "val_loss", mode: str = "min", every_steps: int | None = None
+        self,
+        monitor: str = "val_loss",
+        mode: str = "min",
+        every_steps: int | None = None,
+        min_delta: float = 0.0,
     ):
-        self.tracker = Monitor(monitor, mode)
+        # same min_delta as EarlyStopping, so `best` holds the weights it would restore
+        self.tracker = Monitor(monitor, mode, min_delta)
         self.every_steps = every_steps
 
     def on_evaluate(self, state: TrainState, metrics: dict[str, Any]) -> None:

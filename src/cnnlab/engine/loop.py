@@ -381,7 +381,8 @@ def _standard_callbacks(config: TrainConfig, has_validation: bool) -> list[Callb
         )
     monitor = config.monitor if has_validation else "train_loss"
     mode = config.mode if has_validation else "min"
-    out.append(ModelCheckpoint(monitor, mode, config.checkpoint_every))
+    delta = config.min_delta if config.early_stopping and has_validation else 0.0
+    out.append(ModelCheckpoint(monitor, mode, config.checkpoint_every, delta))
     return out
 
 
