@@ -9,6 +9,7 @@ Image cases are also posted to the server, which must answer the case's 4xx (or 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import importlib.util
 import re
@@ -110,6 +111,9 @@ def test_server(name, client):
     data = case.image()
     response = client.post("/predict", files={"file": ("../../etc/passwd", data, "image/png")})
     assert response.status_code == case.server, response.text
+    if data:  # the same bytes as base64 JSON (empty bytes are an empty string there: a 400 too)
+        as_json = client.post("/predict", json={"image": base64.b64encode(data).decode()})
+        assert as_json.status_code == case.server, as_json.text
     if case.server == 200:
         body = response.json()
         assert 0 <= body["label"] < 10 and abs(sum(body["probs"]) - 1) < 1e-4
