@@ -199,17 +199,7 @@ class OnnxBackend(_ManifestInfo):
         self.path = Path(path)
         if not self.path.is_file():
             raise CheckpointError(f"ONNX model not found: {self.path}")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(
-                str(self.path), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-            first = str(exc).splitlines()[0][:200]
-            raise CheckpointError(f"cannot load ONNX model {self.path}: {first}") from None
+        self.session = self._session(ort, threads)
         meta = self.session.get_modelmeta().custom_metadata_map
         if "cnnlab_manifest" not in meta:
             raise CheckpointError(f"{self.path} has no cnnlab metadata; export it with cnnlab")
@@ -220,6 +210,23 @@ class OnnxBackend(_ManifestInfo):
         self._describe(_check_manifest(manifest, self.path))
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
+
+    def _session(self, ort, threads: int | None):
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            return ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+            first = str(exc).splitlines()[0][:200]
+            raise CheckpointError(f"cannot load ONNX model {self.path}: {first}") from None
+
+    def set_threads(self, threads: int) -> None:
+        """Reopen the session with ``threads`` intra-op threads (the server uses 1 per request)."""
+        import onnxruntime as ort
+
+        self.session = self._session(ort, threads)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """float32 (N, C, H, W) images in [0, 1] -> logits."""

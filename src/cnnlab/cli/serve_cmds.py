@@ -66,6 +66,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     torch_threads(args.threads)
     predictor = Predictor.load(args.run)
+    if hasattr(predictor.backend, "set_threads"):  # ONNX Runtime has its own thread pool
+        predictor.backend.set_threads(args.threads)
     app = create_app(predictor, settings)
     if not _is_loopback(args.host):
         sys.stderr.write(
