@@ -84,8 +84,12 @@ class Zygote:
         return done["rc"]
 
     def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
+        self.proc.stdin.close()  # the zygote's loop ends at EOF
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 @pytest.fixture(scope="module")

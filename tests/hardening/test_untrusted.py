@@ -25,9 +25,11 @@ from cnnlab.engine.checkpoint import load_checkpoint
 from cnnlab.errors import CheckpointError, DataError
 
 SRC = Path(cnnlab.__file__).parent
+# the refusal names the global the pickle wanted: open() pickles as io.open
 REFUSAL = (
-    r"refusing to load (?P<path>\S+): it contains pickled code/objects, not only tensors \(.*\)"
+    r"refusing to load (?P<path>\S+): it contains pickled code/objects \(io\.open\), not only "
 )
+REFUSAL += "tensors"
 
 
 class Payload:
