@@ -19,10 +19,6 @@ from pathlib import Path
 
 from cnnlab.errors import CnnlabError
 
-# Prefix and suffix of the temp files, so a resumed run can find and remove stale ones.
-TEMP_PREFIX = "."
-TEMP_SUFFIX = ".tmp"
-
 
 def _default_mode() -> int:
     """The mode ``open()`` would give a new file (0666 minus the umask); mkstemp uses 0600."""
@@ -45,21 +41,33 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+def _temp_prefix(path: Path) -> str:
+    # The writer's pid is in the name so remove_stale_temps can tell a dead writer's leftovers.
+    return f".{path.name}.tmp{os.getpid()}."
+
+
+def atomic_write_bytes(
+    path: str | os.PathLike, data: bytes | memoryview, *, make_parents: bool = False
+) -> Path:
     """Write ``data`` to ``path`` atomically; returns the path.
 
+    Args:
+        path: the file to (re)place.
+        data: its whole new content.
+        make_parents: create missing folders (run folders, caches) instead of refusing.
+
     Raises:
-        CnnlabError: the folder does not exist.
+        CnnlabError: the folder does not exist (and ``make_parents`` is false).
         OSError: the write failed (disk full, read-only...); its ``filename`` is ``path``.
     """
     path = Path(path)
     folder = path.parent
-    if not folder.is_dir():
+    if make_parents:
+        folder.mkdir(parents=True, exist_ok=True)
+    elif not folder.is_dir():
         raise CnnlabError(f"output folder does not exist: {folder}")
     try:
-        fd, tmp = tempfile.mkstemp(
-            prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX, dir=folder
-        )
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), dir=folder)
     except OSError as exc:  # read-only folder...: name the file we were asked to write
         raise OSError(exc.errno, exc.strerror, str(path)) from None
     try:
@@ -79,15 +87,32 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+def atomic_write_text(path: str | os.PathLike, text: str, *, make_parents: bool = False) -> Path:
     """:func:`atomic_write_bytes` for UTF-8 text."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    return atomic_write_bytes(path, text.encode("utf-8"), make_parents=make_parents)
 
 
 def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
-    """Delete temp files a killed writer left in ``folder``; returns what was removed."""
+    """Delete temp files left in ``folder`` by writers that were killed (SIGKILL, power cut).
+
+    Only files whose writer process no longer exists are removed, so a live writer is never
+    disturbed. Returns what was removed.
+    """
     removed = []
-    for tmp in Path(folder).glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
+    for tmp in Path(folder).glob(".*.tmp*"):
+        pid = tmp.name.rpartition(".tmp")[2].partition(".")[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
         tmp.unlink(missing_ok=True)
         removed.append(tmp)
     return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True

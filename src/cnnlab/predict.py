@@ -321,7 +321,7 @@ def write_csv(
     path: str | Path, paths: Sequence[Path], preds: Sequence[Prediction], classes: Sequence[str]
 ) -> Path:
     """One row per image: path, label, class_name, probability, then one column per class."""
-    from cnnlab.engine.runs import write_text_atomic
+    from cnnlab.fileio import atomic_write_text
 
     path = Path(path)
     buf = io.StringIO(newline="")
@@ -331,5 +331,5 @@ def write_csv(
         probs = [f"{v:.6f}" for v in pred.probs]
         writer.writerow([str(p), pred.label, pred.class_name, f"{pred.probability:.6f}", *probs])
     # atomically: a full disk must not leave a CSV that looks complete but lacks rows
-    write_text_atomic(path, buf.getvalue())
+    atomic_write_text(path, buf.getvalue())
     return path

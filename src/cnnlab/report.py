@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab.errors import CnnlabError
-from cnnlab.images import atomic_write_bytes
+from cnnlab.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +199,5 @@ def write_report(
     if out.suffix.lower() not in (".html", ".htm"):
         raise CnnlabError(f"report must be an .html file, got {str(out)!r}")
     text = build_report(run, image=image, which=which, data_dir=data_dir, limit_test=limit_test)
-    from cnnlab.viz._grid import usual_permissions
 
-    return usual_permissions(atomic_write_bytes(out, text.encode("utf-8")))
+    return atomic_write_text(out, text)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from cnnlab import fileio
 from cnnlab.data import DATASETS, download_file, load_dataset, locate_dataset
-from cnnlab.data import download as download_mod
 from cnnlab.errors import DataError
 
 INFO = DATASETS["mnist"]
@@ -157,7 +157,7 @@ def test_interrupted_write_leaves_no_file(server, tmp_path, monkeypatch):
     def boom(fd):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(download_mod.os, "fsync", boom)
+    monkeypatch.setattr(fileio.os, "fsync", boom)
     with pytest.raises(KeyboardInterrupt):
         download_file(LABELS, tmp_path, [server + "/good/"])
     assert list(tmp_path.iterdir()) == []

@@ -104,7 +104,7 @@ def cmd_show_data(args: argparse.Namespace) -> int:
         ds = load_dataset(args.dataset, args.split, args.data_dir, not args.no_download)
     idx = _pick(len(ds), args.n, args.seed)
     png = draw_grid(ds.images[idx].numpy(), [ds.classes[int(y)] for y in ds.labels[idx]])
-    from cnnlab.images import atomic_write_bytes
+    from cnnlab.fileio import atomic_write_bytes
 
     out = atomic_write_bytes(args.out, png)
     what = f"images from {args.dataset}" if is_folder else f"{ds.name} {args.split} images"

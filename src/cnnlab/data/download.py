@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import logging
-import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -21,6 +19,7 @@ from pathlib import Path
 from cnnlab.data.idx import decompress_bytes
 from cnnlab.data.registry import DatasetInfo, FileInfo, find_file
 from cnnlab.errors import DataError
+from cnnlab.fileio import atomic_write_bytes
 
 _CHUNK = 1 << 20
 log = logging.getLogger(__name__)
@@ -98,21 +97,6 @@ def _fetch(url: str, timeout: float, limit: int) -> bytes:
     return body
 
 
-def write_atomic(dest: Path, content: bytes) -> None:
-    """Write ``content`` to ``dest`` via a hidden temp file + fsync + rename."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def download_file(
     info: FileInfo, dest_dir: str | Path, mirrors: Sequence[str], timeout: float = 30.0
 ) -> Path:
@@ -137,7 +121,7 @@ def download_file(
         # a mirror that serves the unpacked bytes (verified by content) gets the unpacked name
         name = info.name if body.startswith(b"\x1f\x8b") else info.raw_name
         dest = Path(dest_dir) / name
-        write_atomic(dest, body)
+        atomic_write_bytes(dest, body, make_parents=True)
         log.info("saved %s (%s)", dest, verdict.detail)
         return dest
     if not mirrors:

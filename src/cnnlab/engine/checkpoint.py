@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import pickle
 import random
 import re
@@ -26,6 +25,8 @@ import numpy as np
 import torch
 
 from cnnlab.errors import CheckpointError
+from cnnlab.fileio import atomic_write_bytes
+from cnnlab.fileio import remove_stale_temps as remove_stale_temps  # re-export for resume
 
 FORMAT_VERSION = 1
 
@@ -37,7 +38,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     """
     buf = io.BytesIO()
     torch.save(payload, buf)  # in memory first: torch reports a failed write as RuntimeError
-    _write_atomic(Path(path), buf.getbuffer())
+    atomic_write_bytes(path, buf.getbuffer(), make_parents=True)
 
 
 def save_safetensors(path: str | Path, payload: dict[str, Any]) -> None:
@@ -48,65 +49,7 @@ def save_safetensors(path: str | Path, payload: dict[str, Any]) -> None:
     meta_keys = ("model_args", "classes", "dataset", "input_shape", "normalizer", "epoch", "step")
     meta = {k: json.dumps(payload.get(k)) for k in meta_keys}
     meta["format_version"] = str(FORMAT_VERSION)
-    _write_atomic(Path(path), save(state, metadata=meta))
-
-
-def _write_atomic(path: Path, data: bytes | memoryview) -> None:
-    """Temp file + fsync + rename + fsync folder; an OSError (disk full...) names ``path`` and
-    leaves no temp file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, str(path)) from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
-
-
-def remove_stale_temps(folder: str | Path) -> list[Path]:
-    """Delete temp files (``.<name>.tmp<pid>``) left in ``folder`` by a killed writer.
-
-    A SIGKILL between opening the temp file and the rename leaves it behind; only files whose
-    writer process no longer exists are removed, so a live writer is never disturbed.
-    """
-    removed = []
-    for tmp in Path(folder).glob(".*.tmp*"):
-        pid = tmp.name.rpartition(".tmp")[2]
-        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
-            continue
-        tmp.unlink(missing_ok=True)
-        removed.append(tmp)
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    atomic_write_bytes(path, save(state, metadata=meta), make_parents=True)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 from cnnlab.errors import CheckpointError
+from cnnlab.fileio import atomic_write_text
 
 METRIC_COLUMNS = (
     "epoch",
@@ -67,19 +67,6 @@ def find_resume_dir(spec: str, runs_dir: str | Path, name: str) -> Path:
     return candidates[-1]
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Temp file + rename; a failed write (disk full) names ``path`` and leaves no temp file."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, str(path)) from None
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 class RunLog:
     """Writes metrics.csv (one row per evaluation) and history.json (all rows) in a run folder."""
 
@@ -96,8 +83,8 @@ class RunLog:
         lines = [",".join(METRIC_COLUMNS)]
         for row in self.history:
             lines.append(",".join(_fmt(row.get(c)) for c in METRIC_COLUMNS))
-        write_text_atomic(self.run_dir / "metrics.csv", "\n".join(lines) + "\n")
-        write_text_atomic(self.run_dir / "history.json", json.dumps(self.history, indent=1))
+        atomic_write_text(self.run_dir / "metrics.csv", "\n".join(lines) + "\n")
+        atomic_write_text(self.run_dir / "history.json", json.dumps(self.history, indent=1))
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, float | None]]:

@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from cnnlab.errors import CnnlabError
-from cnnlab.images import atomic_write_bytes
+from cnnlab.fileio import atomic_write_bytes
 
 DPI = 100
 GRAY = "gray"  # images and non-negative single-channel data
@@ -67,15 +67,7 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = DPI) -> Path
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise CnnlabError(f"output must be a .png file, got {str(path)!r}")
-    return usual_permissions(atomic_write_bytes(path, figure_png_bytes(fig, dpi=dpi)))
-
-
-def usual_permissions(path: Path) -> Path:
-    """Give a file written via a private temp file (mode 0600) the umask's usual mode."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-    return path
+    return atomic_write_bytes(path, figure_png_bytes(fig, dpi=dpi))
 
 
 def symmetric_limits(data: np.ndarray) -> tuple[float, float]:

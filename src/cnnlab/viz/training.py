@@ -8,11 +8,14 @@ CLI calls these functions, or passes :class:`CurvesCallback` into ``fit``.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from cnnlab.fileio import atomic_write_bytes
 
 
 def _plt():
@@ -25,15 +28,10 @@ def _plt():
 
 
 def _save(fig: Any, path: str | Path) -> Path:
-    import os
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     _plt().close(fig)
-    os.replace(tmp, path)
-    return path
+    return atomic_write_bytes(path, buf.getvalue(), make_parents=True)
 
 
 def plot_curves(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
