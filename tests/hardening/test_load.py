@@ -51,7 +51,7 @@ def test_50_clients_mixed_requests_no_5xx_bounded_memory(digits_run, tmp_path, m
     out = tmp_path / "load.json"
     rc = bench.main(
         ["--run", str(digits_run), "--clients", str(CLIENTS), "--seconds", str(SECONDS),
-         "--bad-fraction", "0.3", "--json", str(out)]
+         "--bad-fraction", "0.3", "--timeout", "60", "--json", str(out)]
     )  # fmt: skip
     result = json.loads(out.read_text())
     why = json.dumps({k: result.get(k) for k in ("statuses", "error_kinds")})
