@@ -19,7 +19,8 @@ from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -105,6 +106,7 @@ def create_app(predictor: Any, settings: ServeSettings | None = None) -> FastAPI
         title="cnnlab",
         version=_version(),
         description="Classify a drawn digit or an uploaded photo with a cnnlab model.",
+        docs_url=None,  # served below from the packaged Swagger UI, not from a CDN
     )
     app.state.service = service
     app.state.settings = settings
@@ -125,6 +127,17 @@ def create_app(predictor: Any, settings: ServeSettings | None = None) -> FastAPI
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(str(static / "index.html"), media_type="text/html")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        # Swagger UI 5 (npm swagger-ui-dist, Apache-2.0) ships in static/swagger/: works offline.
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title="cnnlab API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
