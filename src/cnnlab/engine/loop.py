@@ -425,7 +425,11 @@ def _evaluate_point(state: TrainState, use_bf16: bool) -> float:
             bf16=use_bf16,
             channels_last=state.config.channels_last,
         )
-        row["val_loss"], row["val_accuracy"] = result.loss, result.accuracy
+        # DDP: every rank validates the same weights; use the ranks' mean so that all take the
+        # same early-stopping decision even where evaluation is not bit-repeatable (GPUs).
+        val = torch.tensor([result.loss, result.accuracy], dtype=torch.float64)
+        val = state.dist.all_reduce_sum(val) / state.dist.world_size
+        row["val_loss"], row["val_accuracy"] = float(val[0]), float(val[1])
     state.accum = {"loss": 0.0, "correct": 0, "n": 0}
     state.history.append(row)
     _call(state, "on_evaluate", row)
