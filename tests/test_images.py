@@ -110,3 +110,5 @@ def test_save_image_round_trip_and_no_partial_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
     with pytest.raises(CnnlabError, match="output folder does not exist"):
         save_image(tmp_path / "missing" / "c.png", arr)
+    with pytest.raises(CnnlabError, match="output folder is a file"):
+        save_image(tmp_path / "a.png" / "c.png", arr)

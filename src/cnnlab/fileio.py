@@ -64,6 +64,8 @@ def atomic_write_bytes(
     folder = path.parent
     if make_parents:
         folder.mkdir(parents=True, exist_ok=True)
+    elif folder.exists() and not folder.is_dir():
+        raise CnnlabError(f"output folder is a file, not a folder: {folder}")
     elif not folder.is_dir():
         raise CnnlabError(f"output folder does not exist: {folder}")
     try:

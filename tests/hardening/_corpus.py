@@ -480,7 +480,7 @@ PATH_CASES = [
     Case("path-image-missing", "path", "predict an image that does not exist", missing_image,
          "image not found: no-such.png"),
     Case("path-out-under-file", "path", "--out below a regular file (a read-only location, "
-         "even for root)", parent_is_file, r"output folder does not exist: out/afile"),
+         "even for root)", parent_is_file, r"output folder is a file, not a folder: out/afile"),
     Case("path-out-proc", "path", "--csv into /proc (refuses new files, even for root)",
          proc_output, r"file not found: /proc/cnnlab-hardening\.csv"),
 ]  # fmt: skip
