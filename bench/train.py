@@ -318,6 +318,11 @@ def time_to(curve: list, threshold: float) -> float | None:
     return next((c[1] for c in curve if c[2] >= threshold), None)
 
 
+def cpu_to(curve: list, threshold: float) -> float | None:
+    """CPU seconds (all threads) at the first evaluation point reaching ``threshold``."""
+    return next((c[3] for c in curve if c[2] >= threshold and len(c) > 3), None)
+
+
 def aggregate(runs: list[dict], thresholds: tuple[float, ...], peak: float) -> dict:
     def stat(values):
         values = [v for v in values if v is not None]
@@ -337,6 +342,7 @@ def aggregate(runs: list[dict], thresholds: tuple[float, ...], peak: float) -> d
     for key in ("images_per_second", "peak_rss_mib", "final_accuracy", "train_seconds"):
         out[key] = stat([r[key] for r in runs])
     out["fraction_of_fp32_peak"] = stat([r["achieved_flops"] / peak for r in runs])
+    out["cpu_to_middle"] = stat([cpu_to(r["curve"], thresholds[1]) for r in runs])
     out["flops_per_image"] = runs[0]["flops_per_image"]
     return out
 
@@ -357,11 +363,14 @@ def markdown(report: dict) -> str:
         f"seeds {report['seeds']}; median (min-max); test accuracy every 1/4 epoch, "
         "evaluation excluded from the clock).",
         "",
-        f"| contender | command | {head} | final test acc | images/s | peak RSS | % of fp32 peak |",
-        "| --- | --- | " + " | ".join("---:" for _ in th) + " | ---: | ---: | ---: | ---: |",
+        f"| contender | command | {head} | CPU-s to {th[1]:.1%} | final test acc | images/s "
+        "| peak RSS | % of fp32 peak |",
+        "| --- | --- | " + " | ".join("---:" for _ in th) + " | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, agg in report["summary"].items():
         times = " | ".join(_fmt_time(agg[f"t_{t}"]) for t in th)
+        cpu = agg.get("cpu_to_middle")
+        times += " | " + (_fmt_time(cpu) if cpu else "-")  # "-": not reached or not recorded
         acc = agg["final_accuracy"]
         lines.append(
             f"| {name} | `{COMMANDS[name].format(ds=ds)}` | {times} | "
@@ -391,8 +400,17 @@ def main() -> None:
     )
     p.add_argument("--worker", dest="name", help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--from-json", help="re-render the Markdown of a results JSON and exit")
     args = p.parse_args()
     os.environ.setdefault("CNNLAB_DATA", "/work/shared/data")
+    if args.from_json:
+        report = json.loads(Path(args.from_json).read_text())
+        peak = report["cpu"]["peak_flops"]
+        th = tuple(report["thresholds"])
+        report["summary"] = {n: aggregate(r, th, peak) for n, r in report["runs"].items()}
+        Path(args.from_json).with_suffix(".md").write_text(markdown(report))
+        print(markdown(report))
+        return
     if args.name:
         print(json.dumps(worker(args)))
         return
