@@ -42,7 +42,8 @@ class SpeedNet(CnnlabModel):
             raise CnnlabError(
                 f"input_size={h}x{w} must be divisible by unshuffle={unshuffle} for speednet"
             )
-        shape = ShapeTracker("speednet", (h // unshuffle, w // unshuffle))
+        shape = ShapeTracker("speednet", (h, w))  # errors name the user's input size
+        shape.hw = (h // unshuffle, w // unshuffle)  # after the space-to-depth stem
         c1, c2 = widths
         self.stem = nn.PixelUnshuffle(unshuffle)  # (B, C*r*r, H/r, W/r)
         self.conv1 = nn.Conv2d(in_channels * unshuffle**2, c1, 3, padding=1, bias=False)
