@@ -161,8 +161,15 @@ class FastFlat(nn.Module):
 class S2D(nn.Module):
     """pixel_unshuffle(r) then conv-BN-ReLU blocks ('M' = maxpool) then a flat/max head."""
 
-    def __init__(self, r: int = 4, plan=(64, 64), head: str = "flat", k: int = 3,
-                 fp32_first: bool = False, hidden: int = 0):
+    def __init__(
+        self,
+        r: int = 4,
+        plan=(64, 64),
+        head: str = "flat",
+        k: int = 3,
+        fp32_first: bool = False,
+        hidden: int = 0,
+    ):
         super().__init__()
         self.r = r
         size, cin, layers = 28 // r, r * r, []
@@ -176,8 +183,11 @@ class S2D(nn.Module):
         self.features = nn.Sequential(*layers)
         self.head = head
         n = cin * size * size if head == "flat" else cin
-        self.fc = (nn.Linear(n, 10) if not hidden
-                   else nn.Sequential(nn.Linear(n, hidden), nn.ReLU(), nn.Linear(hidden, 10)))
+        self.fc = (
+            nn.Linear(n, 10)
+            if not hidden
+            else nn.Sequential(nn.Linear(n, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+        )
 
     def forward(self, x):
         if self.r > 1:
@@ -421,7 +431,7 @@ def race(configs, rounds=12, bs=256, threads=1):
                 ws.append(time.perf_counter() - t0)
                 cs.append(time.process_time() - c0)
     out = []
-    for c, m, opt, fmt, ws, cs in runs:
+    for c, _m, _opt, _fmt, ws, cs in runs:
         out.append(
             {
                 **c,
@@ -474,12 +484,24 @@ def profile_recipe(recipe="fast", steps=20, threads=2, model=None):
     rows = []
     for e in sorted(ev, key=lambda e: -e.self_cpu_time_total)[:18]:
         shapes = ", ".join(str(tuple(s)) for s in e.input_shapes[:2] if s)
-        rows.append(f"| {e.key} | {shapes} | {e.self_cpu_time_total / 1e3 / steps:.2f} | "
-                    f"{100 * e.self_cpu_time_total / total:.1f}% |")
-    ranges = {e.key: e.cpu_time_total / 1e3 / steps for e in p.key_averages()
-              if e.key in ("data: BatchLoader", "forward", "backward", "optimizer")}
-    return {"recipe": recipe, "model": cfg.model, "batch": cfg.batch_size, "threads": threads,
-            "ms_per_step_total": total / 1e3 / steps, "phases_ms": ranges, "rows": rows}
+        rows.append(
+            f"| {e.key} | {shapes} | {e.self_cpu_time_total / 1e3 / steps:.2f} | "
+            f"{100 * e.self_cpu_time_total / total:.1f}% |"
+        )
+    ranges = {
+        e.key: e.cpu_time_total / 1e3 / steps
+        for e in p.key_averages()
+        if e.key in ("data: BatchLoader", "forward", "backward", "optimizer")
+    }
+    return {
+        "recipe": recipe,
+        "model": cfg.model,
+        "batch": cfg.batch_size,
+        "threads": threads,
+        "ms_per_step_total": total / 1e3 / steps,
+        "phases_ms": ranges,
+        "rows": rows,
+    }
 
 
 if __name__ == "__main__":
