@@ -11,7 +11,7 @@ Importing this package registers every family below. The summary lives in
 from __future__ import annotations
 
 # Importing the family modules registers their models.
-from cnnlab.models import fashion, fastnet, lenet, mlp, notebook002, tutorial  # noqa: F401
+from cnnlab.models import fashion, fastnet, lenet, mlp, notebook002, speed, tutorial  # noqa: F401
 from cnnlab.models.layers import CnnlabModel
 from cnnlab.models.registry import create_model, list_models, model_description, register_model
 
