@@ -244,7 +244,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "normalize": "unit",
     },
     # The fastest registered net to 99% MNIST test accuracy on a 2-core CPU (measured in
-    # bench/train.py, docs/sections/speed.md): fastnet with ReLU and a narrow first stage, one
+    # bench/train.py, README.md, "Training speed"): fastnet with ReLU and a narrow first stage, one
     # epoch of one-cycle SGD (Nesterov) at lr 0.2 with batch 128 and label smoothing, NHWC and
     # bf16 autocast: 99.0-99.2% test accuracy. Its warm-up needs ~100 steps: on a few thousand
     # images (--limit-train) lower the peak lr (--lr 0.05) or it may diverge.

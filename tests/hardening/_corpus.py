@@ -1,6 +1,6 @@
 """The bad-input corpus: generators for every bad (and nasty-but-valid) input, with the outcome a
 user should see. A test helper (loaded by ``test_corpus.py``); ``python _corpus.py`` prints the
-table for docs/sections/reliability.md.
+table for README.md ("Reliability").
 
 Each :class:`Case` writes its input files into a folder and returns the ``cnnlab`` command line
 that reads them. ``error`` is a regular expression for the whole one-line message after

@@ -5,7 +5,7 @@ field, oversize body, 64-Mpx PNG) are extended with the image corpus's bad files
 bomb header, corrupt JPEG, truncated PNG, GIFs the server does not take, a NaN float TIFF).
 Requirements: no transport error, no 5xx, every good request 200 and every bad one 4xx; p99
 latency reported; server memory (RSS sampled each second) not growing without bound. The suite
-runs it for 12 s; the full 60 s run is recorded in docs/sections/reliability.md.
+runs it for 12 s; the full 60 s run is recorded in README.md ("Reliability").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Measure IDX loading and BatchLoader throughput: ``python -m cnnlab.data.bench [--threads 1]``.
 
-The numbers in docs/sections/data.md come from this script.
+The numbers in README.md ("Datasets") come from this script.
 """
 
 from __future__ import annotations

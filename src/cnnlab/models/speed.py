@@ -1,4 +1,4 @@
-"""speednet: the fastest net to 99% MNIST on a 2-core CPU (see docs/sections/speed.md).
+"""speednet: the fastest net to 99% MNIST on a 2-core CPU (see README.md, "Training speed").
 
 Measured on this project's CPU (bench/_explore.py, bench/train.py), three shape choices matter:
 
