@@ -111,11 +111,11 @@ def show(
 
 
 def grid_shape(n: int, max_cols: int = 8) -> tuple[int, int]:
-    """Rows and columns for ``n`` panels, at most ``max_cols`` wide, as square as possible."""
+    """Rows and columns for ``n`` panels filled row by row, at most ``max_cols`` wide."""
     if n <= 0:
         raise CnnlabError(f"nothing to draw: {n} panels")
-    cols = min(max_cols, int(np.ceil(np.sqrt(n))))
-    return int(np.ceil(n / cols)), cols
+    cols = min(max_cols, n)
+    return -(-n // cols), cols
 
 
 def panel_grid(fig: Figure, n: int, max_cols: int = 8) -> list[Axes]:

@@ -14,7 +14,16 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from cnnlab.errors import CnnlabError
-from cnnlab.viz._grid import DIVERGING, GRAY, as_list, new_figure, show, symmetric_limits
+from cnnlab.viz._grid import (
+    DIVERGING,
+    GRAY,
+    as_list,
+    grid_shape,
+    new_figure,
+    panel_grid,
+    show,
+    symmetric_limits,
+)
 from cnnlab.viz.pooling import Crop, load_photo
 
 DEFAULT_KERNELS = ("sharpen", "edge", "sobel-x", "sobel-y", "vline", "hline")
@@ -184,14 +193,9 @@ def plot_learned_filters(
     lo, hi = symmetric_limits(lf.weights)
     if in_c == 1 or in_c == 3:
         n = min(out_c, max_filters)
-        cols = min(8, n)
-        rows = -(-n // cols)
+        rows, cols = grid_shape(n)
         fig = new_figure(1.1 * cols + 1.0, 1.1 * rows + 0.7)
-        axes = fig.subplots(rows, cols, squeeze=False).ravel()
-        for k, ax in enumerate(axes):
-            if k >= n:
-                ax.set_axis_off()
-                continue
+        for k, ax in enumerate(panel_grid(fig, n)):
             wk = lf.weights[k]
             if in_c == 3:  # each filter stretched to [0, 1] so its colours show
                 rgb = np.moveaxis(wk, 0, -1)
@@ -212,9 +216,8 @@ def plot_learned_filters(
                 ax.set_ylabel(f"{o}", fontsize=6)
         fig.supxlabel("input channel", fontsize=8)
         fig.supylabel("filter", fontsize=8)
-        axes = axes.ravel()
     if in_c != 3:
-        fig.colorbar(im, ax=list(axes), shrink=0.8)
+        fig.colorbar(im, ax=list(fig.axes), shrink=0.8)  # every grid cell, used or not
     if in_c in (1, 3):
         shown_all = out_c <= max_filters
     shown = "" if shown_all else " (first ones)"

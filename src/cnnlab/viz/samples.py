@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from cnnlab.errors import CnnlabError
-from cnnlab.viz._grid import GRAY, new_figure, show, to_display
+from cnnlab.viz._grid import GRAY, grid_shape, new_figure, panel_grid, show, to_display
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,9 @@ def plot_samples(
     """The images in rows of 8, each titled with its class name."""
     g = sample_images(dataset, count=count, split=split, data_dir=data_dir, seed=seed)
     n = len(g.labels)
-    cols = min(8, n)
-    rows = -(-n // cols)
+    rows, cols = grid_shape(n)
     fig = new_figure(1.25 * cols + 0.2, 1.35 * rows + 0.5)
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for k, ax in enumerate(axes):
-        if k >= n:
-            ax.set_axis_off()
-            continue
+    for k, ax in enumerate(panel_grid(fig, n)):
         title = f"{g.classes[g.labels[k]][:12]}"
         show(ax, to_display(g.images[k] / 255.0), cmap=GRAY, vmin=0, vmax=1, title=title)
     fig.suptitle(f"{g.name}: {n} random images (seed {seed})", fontsize=10)
