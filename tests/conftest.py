@@ -25,3 +25,19 @@ def data_root() -> Path:
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     return data_root()
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run the ``cnnlab`` CLI in-process: ``run_cli(*argv) -> (exit code, stdout, stderr)``."""
+    from cnnlab.cli import main
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:
+            code = exc.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -7,7 +7,6 @@ import json
 import pytest
 import torch
 
-from cnnlab.cli import main
 from cnnlab.models import list_models
 
 
@@ -20,17 +19,8 @@ def single_thread():
     torch.set_num_threads(before)
 
 
-def run(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_models_lists_every_model(capsys):
-    code, out, _ = run(capsys, "models")
+def test_models_lists_every_model(run_cli):
+    code, out, _ = run_cli("models")
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split() == ["model", "params", "description"]
@@ -38,14 +28,14 @@ def test_models_lists_every_model(capsys):
     assert any(line.split()[:2] == ["tutorial_cnn", "93,322"] for line in lines)
 
 
-def test_models_json(capsys):
-    code, out, _ = run(capsys, "models", "--json")
+def test_models_json(run_cli):
+    code, out, _ = run_cli("models", "--json")
     rows = {r["name"]: r for r in json.loads(out)}
     assert code == 0 and rows["model_a"]["params"] == 28_938 and rows["mlp"]["description"]
 
 
-def test_summary_tutorial_cnn_text(capsys):
-    code, out, _ = run(capsys, "summary", "tutorial_cnn")
+def test_summary_tutorial_cnn_text(run_cli):
+    code, out, _ = run_cli("summary", "tutorial_cnn")
     assert code == 0
     rows = {line.split()[0]: line for line in out.splitlines() if "(" in line and ")" in line}
     assert "(32, 26, 26)" in rows["conv1"] and "320" in rows["conv1"]
@@ -53,9 +43,9 @@ def test_summary_tutorial_cnn_text(capsys):
     assert "Total params: 93,322" in out
 
 
-def test_summary_json_with_options(capsys):
+def test_summary_json_with_options(run_cli):
     argv = ["summary", "fastnet", "--input-size", "3,32,32", "--num-classes", "5"]
-    code, out, _ = run(capsys, *argv, "-o", "widths=[8,16]", "--depth", "1", "--json")
+    code, out, _ = run_cli(*argv, "-o", "widths=[8,16]", "--depth", "1", "--json")
     d = json.loads(out)
     assert code == 0 and d["input_size"] == [3, 32, 32] and d["output_shape"] == [5]
     assert [r["name"] for r in d["rows"]][:2] == ["stage1", "stage2"]
@@ -74,8 +64,8 @@ def test_summary_json_with_options(capsys):
         (["summary", "model_a", "--depth", "0"], "depth=0 must be an integer >= 1"),
     ],
 )
-def test_bad_input_is_one_line_exit_2(capsys, argv, message):
-    code, out, err = run(capsys, *argv)
+def test_bad_input_is_one_line_exit_2(run_cli, argv, message):
+    code, out, err = run_cli(*argv)
     assert code == 2 and out == ""
     assert err.startswith("cnnlab: error: ") and err.count("\n") == 1
     assert message in err

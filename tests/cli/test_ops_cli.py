@@ -9,55 +9,39 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab.cli import main
 
-
-def run(capsys, *argv):
-    """Run the CLI in-process; return (exit code, stdout, stderr)."""
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_conv1d_notebook_000(capsys):
-    code, out, _ = run(
-        capsys, "conv1d", "1,3,2,4,5,6,1,3", "--kernel", "1,0,3,1,2", "--padding", "2"
-    )
+def test_conv1d_notebook_000(run_cli):
+    code, out, _ = run_cli("conv1d", "1,3,2,4,5,6,1,3", "--kernel", "1,0,3,1,2", "--padding", "2")
     assert code == 0 and out == "[5 14 16 26 24 34 19 22]\n"
 
 
-def test_conv1d_modes_and_negative_literals(capsys):
-    assert run(capsys, "conv1d", "1,2,3", "-k", "0,1,0.5", "--mode", "full")[1] == (
-        "[0 1 2.5 4 1.5]\n"
-    )
-    assert run(capsys, "conv1d", "-1,2,3", "-k", "1,-1")[1] == "[3 1]\n"
-    assert run(capsys, "conv1d", "1,2,3,4", "-k", "1,-1", "--correlate")[1] == "[-1 -1 -1]\n"
-    assert run(capsys, "conv1d", "1,2,3,4,5", "-k", "1", "--stride", "2")[1] == "[1 3 5]\n"
+def test_conv1d_modes_and_negative_literals(run_cli):
+    assert run_cli("conv1d", "1,2,3", "-k", "0,1,0.5", "--mode", "full")[1] == ("[0 1 2.5 4 1.5]\n")
+    assert run_cli("conv1d", "-1,2,3", "-k", "1,-1")[1] == "[3 1]\n"
+    assert run_cli("conv1d", "1,2,3,4", "-k", "1,-1", "--correlate")[1] == "[-1 -1 -1]\n"
+    assert run_cli("conv1d", "1,2,3,4,5", "-k", "1", "--stride", "2")[1] == "[1 3 5]\n"
 
 
-def test_conv2d_notebook_000(capsys):
+def test_conv2d_notebook_000(run_cli):
     x, w = "1,3,2,4;5,6,1,3;1,2,0,2;3,4,3,2", "1,0,3;1,2,1;0,1,1"
-    assert run(capsys, "conv2d", x, "--kernel", w)[1] == "[[25 24]\n [28 25]]\n"
-    code, out, _ = run(capsys, "conv2d", x, "--kernel", w, "--mode", "same")
+    assert run_cli("conv2d", x, "--kernel", w)[1] == "[[25 24]\n [28 25]]\n"
+    code, out, _ = run_cli("conv2d", x, "--kernel", w, "--mode", "same")
     assert out == "[[11 25 32 13]\n [19 25 24 13]\n [13 28 25 17]\n [11 17 14  9]]\n"
-    assert run(capsys, "conv2d", x, "-k", w, "-p", "1", "-s", "2")[1] == "[[11 32]\n [13 25]]\n"
+    assert run_cli("conv2d", x, "-k", w, "-p", "1", "-s", "2")[1] == "[[11 32]\n [13 25]]\n"
 
 
-def test_conv2d_notebook_003_edge(capsys):
+def test_conv2d_notebook_003_edge(run_cli):
     img = ";".join(["200,200,200,200,200"] * 3 + ["0,0,0,0,0"] * 3)
-    code, out, _ = run(capsys, "conv2d", img, "--kernel", "edge10", "--correlate")
+    code, out, _ = run_cli("conv2d", img, "--kernel", "edge10", "--correlate")
     assert out == "[[   0    0    0]\n [6000 6000 6000]\n [6000 6000 6000]\n [   0    0    0]]\n"
 
 
-def test_outsize(capsys):
-    code, out, _ = run(capsys, "outsize", "10", "5", "--padding", "2", "--stride", "1")
+def test_outsize(run_cli):
+    code, out, _ = run_cli("outsize", "10", "5", "--padding", "2", "--stride", "1")
     assert code == 0
     assert out == "o = floor((n + 2p - m) / s) + 1 = floor((10 + 2*2 - 5) / 1) + 1 = 10\n"
-    assert run(capsys, "outsize", "28", "3")[1].endswith("= 26\n")
-    assert run(capsys, "outsize", "7", "3", "-p", "same", "-s", "2")[1].endswith("= 4\n")
+    assert run_cli("outsize", "28", "3")[1].endswith("= 26\n")
+    assert run_cli("outsize", "7", "3", "-p", "same", "-s", "2")[1].endswith("= 4\n")
 
 
 @pytest.mark.parametrize(
@@ -79,9 +63,9 @@ def test_outsize(capsys):
         (["pool", "missing.png", "--out", "x.png"], "image not found"),
     ],
 )
-def test_bad_input_is_one_line_exit_2(capsys, tmp_path, monkeypatch, argv, message):
+def test_bad_input_is_one_line_exit_2(run_cli, tmp_path, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)
-    code, out, err = run(capsys, *argv)
+    code, out, err = run_cli(*argv)
     assert code == 2
     assert err.startswith("cnnlab: error: ") and message in err
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -93,16 +77,15 @@ def _png(tmp_path, array):
     return path
 
 
-def test_filter_on_a_file_gray_and_rgb(capsys, tmp_path):
+def test_filter_on_a_file_gray_and_rgb(run_cli, tmp_path):
     rng = np.random.default_rng(0)
     src = _png(tmp_path, rng.integers(0, 256, (30, 40, 3), dtype=np.uint8))
     out = tmp_path / "out.png"
-    code, text, _ = run(capsys, "filter", str(src), "--kernel", "box", "--out", str(out))
+    code, text, _ = run_cli("filter", str(src), "--kernel", "box", "--out", str(out))
     assert code == 0 and "30x40x3" in text
     img = np.asarray(Image.open(out))
     assert img.shape == (30, 40, 3)
-    code, text, _ = run(
-        capsys,
+    code, text, _ = run_cli(
         "filter",
         str(src),
         "-k",
@@ -115,8 +98,7 @@ def test_filter_on_a_file_gray_and_rgb(capsys, tmp_path):
         str(out),
     )
     assert code == 0 and np.asarray(Image.open(out)).shape == (28, 38)
-    code, _, _ = run(
-        capsys,
+    code, _, _ = run_cli(
         "filter",
         str(src),
         "-k",
@@ -131,18 +113,17 @@ def test_filter_on_a_file_gray_and_rgb(capsys, tmp_path):
     assert code == 0
 
 
-def test_filter_unreadable_image(capsys, tmp_path):
+def test_filter_unreadable_image(run_cli, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
-    code, _, err = run(capsys, "filter", str(bad), "--out", str(tmp_path / "o.png"))
+    code, _, err = run_cli("filter", str(bad), "--out", str(tmp_path / "o.png"))
     assert code == 2 and "not a readable image" in err
     assert not (tmp_path / "o.png").exists()
 
 
-def test_filter_named_sample_image(capsys, tmp_path):
+def test_filter_named_sample_image(run_cli, tmp_path):
     out = tmp_path / "china.png"
-    code, text, _ = run(
-        capsys,
+    code, text, _ = run_cli(
         "filter",
         "china",
         "--kernel",
@@ -156,25 +137,24 @@ def test_filter_named_sample_image(capsys, tmp_path):
     assert code == 0 and np.asarray(Image.open(out)).shape == (427, 640)
 
 
-def test_filter_list(capsys):
-    code, out, _ = run(capsys, "filter", "--list")
+def test_filter_list(run_cli):
+    code, out, _ = run_cli("filter", "--list")
     assert code == 0
     assert out.splitlines()[1].startswith("sharpen    3x3")
     assert "gaussian   5x5" in out and "vline      7x7" in out
 
 
-def test_pool_kinds(capsys, tmp_path):
+def test_pool_kinds(run_cli, tmp_path):
     rng = np.random.default_rng(1)
     arr = rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)
     src = _png(tmp_path, arr)
     out = tmp_path / "p.png"
-    assert run(capsys, "pool", str(src), "--kind", "max", "--size", "2", "--out", str(out))[0] == 0
+    assert run_cli("pool", str(src), "--kind", "max", "--size", "2", "--out", str(out))[0] == 0
     got = np.asarray(Image.open(out))
     assert got.shape == (5, 6, 3)
     assert (got == arr.reshape(5, 2, 6, 2, 3).max(axis=(1, 3))).all()
     assert (
-        run(
-            capsys,
+        run_cli(
             "pool",
             str(src),
             "--kind",
@@ -189,12 +169,10 @@ def test_pool_kinds(capsys, tmp_path):
         == 0
     )
     assert np.asarray(Image.open(out)).shape == (8, 10, 3)
-    assert (
-        run(capsys, "pool", str(src), "--kind", "depth", "--size", "3", "--out", str(out))[0] == 0
-    )
+    assert run_cli("pool", str(src), "--kind", "depth", "--size", "3", "--out", str(out))[0] == 0
     got = np.asarray(Image.open(out))
     assert got.shape == (10, 12) and (got == arr.max(axis=-1)).all()
-    code, _, err = run(capsys, "pool", str(src), "--kind", "depth", "--gray", "--out", str(out))
+    code, _, err = run_cli("pool", str(src), "--kind", "depth", "--gray", "--out", str(out))
     assert code == 2 and "needs a colour image" in err
 
 

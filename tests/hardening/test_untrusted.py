@@ -20,7 +20,6 @@ import pytest
 import torch
 
 import cnnlab
-from cnnlab.cli import main
 from cnnlab.engine.checkpoint import load_checkpoint
 from cnnlab.errors import CheckpointError, DataError
 
@@ -58,14 +57,6 @@ def evil_run(folder: Path, marker: Path, run: Path, which: str) -> Path:
     return folder
 
 
-def cli(argv: list[str], capsys) -> tuple[int, str]:
-    try:
-        rc = main(argv)
-    except SystemExit as exc:
-        rc = exc.code
-    return rc, capsys.readouterr().err
-
-
 def test_the_payload_is_live(tmp_path, digits_run):
     """Without weights_only the same file does run the code: the test is not vacuous."""
     marker = tmp_path / "pwned"
@@ -97,7 +88,7 @@ ENTRY_POINTS = {
 
 
 @pytest.mark.parametrize("entry", list(ENTRY_POINTS))
-def test_pickle_payload_refused(entry, tmp_path, digits_run, monkeypatch, capsys):
+def test_pickle_payload_refused(entry, tmp_path, digits_run, monkeypatch, run_cli):
     from PIL import Image
 
     monkeypatch.chdir(tmp_path)
@@ -107,7 +98,7 @@ def test_pickle_payload_refused(entry, tmp_path, digits_run, monkeypatch, capsys
     ck = evil_checkpoint(tmp_path / "evil.pt", marker, digits_run)
     which = "best" if entry in ("resume-best", "evaluate-run-folder") else "last"
     run = evil_run(tmp_path / "run", marker, digits_run, which)
-    rc, err = cli(ENTRY_POINTS[entry](ck, run), capsys)
+    rc, _, err = run_cli(*ENTRY_POINTS[entry](ck, run))
     assert not marker.exists(), f"{entry}: the pickled code ran"
     assert rc == 2, err
     match = re.fullmatch(f"cnnlab: error: {REFUSAL}\n", err)
@@ -187,12 +178,12 @@ def test_onnx_files_are_run_by_onnx_runtime_only():
     assert all(name == "export.py" for name, _ in onnx_loads), onnx_loads
 
 
-def test_manifest_cannot_name_weights_outside_its_folder(tmp_path, capsys):
+def test_manifest_cannot_name_weights_outside_its_folder(tmp_path, run_cli):
     (tmp_path / "m.json").write_text(
         '{"model_args": {"name": "lenet5"}, "input_shape": [1, 28, 28], "normalizer": '
         '{"kind": "unit"}, "classes": ["0"], "weights": "../../etc/passwd"}'
     )
-    rc, err = cli(["predict", str(tmp_path / "m.json"), "x.png"], capsys)
+    rc, _, err = run_cli("predict", str(tmp_path / "m.json"), "x.png")
     assert rc == 2 and err.startswith("cnnlab: error: ") and err.count("\n") == 1, err
     assert re.fullmatch(
         r"cnnlab: error: \S+m\.json: 'weights' must be a file name beside it, "

@@ -3,17 +3,6 @@ import re
 import pytest
 from PIL import Image
 
-from cnnlab.cli import main
-
-
-def _run(argv, capsys) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
 
 def _png_size(path) -> tuple[int, int]:
     with Image.open(path) as img:
@@ -23,14 +12,14 @@ def _png_size(path) -> tuple[int, int]:
         return img.size
 
 
-def test_viz_conv_default_is_notebook_example(tmp_path, capsys):
+def test_viz_conv_default_is_notebook_example(tmp_path, run_cli):
     out = tmp_path / "conv.png"
-    code, stdout, _ = _run(["viz", "conv", "--out", str(out)], capsys)
+    code, stdout, _ = run_cli("viz", "conv", "--out", str(out))
     assert code == 0 and stdout.strip() == f"wrote {out}"
     assert _png_size(out)[0] > 500
 
 
-def test_viz_conv_steps_with_named_kernel(tmp_path, capsys):
+def test_viz_conv_steps_with_named_kernel(tmp_path, run_cli):
     out = tmp_path / "steps.png"
     argv = [
         "viz",
@@ -46,7 +35,7 @@ def test_viz_conv_steps_with_named_kernel(tmp_path, capsys):
         "--out",
         str(out),
     ]
-    assert _run(argv, capsys)[0] == 0
+    assert run_cli(*argv)[0] == 0
     assert _png_size(out)
 
 
@@ -62,16 +51,16 @@ def test_viz_conv_steps_with_named_kernel(tmp_path, capsys):
         (["viz"], "required"),
     ],
 )
-def test_bad_input_exit_2_one_line(argv, message, tmp_path, capsys, monkeypatch):
+def test_bad_input_exit_2_one_line(argv, message, tmp_path, run_cli, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, stdout, err = _run(argv, capsys)
+    code, stdout, err = run_cli(*argv)
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("cnnlab: error: "), err
     assert re.search(message, err), err
     assert not list(tmp_path.glob("*.png"))
 
 
-def test_viz_run_pictures(trained_run, mlp_run, tmp_path, capsys):
+def test_viz_run_pictures(trained_run, mlp_run, tmp_path, run_cli):
     inv = tmp_path / "inv.png"
     argv = [
         "viz",
@@ -85,21 +74,18 @@ def test_viz_run_pictures(trained_run, mlp_run, tmp_path, capsys):
         "--out",
         str(inv),
     ]
-    assert _run(argv, capsys)[0] == 0 and _png_size(inv)
+    assert run_cli(*argv)[0] == 0 and _png_size(inv)
     curves = tmp_path / "curves.png"
-    assert _run(["viz", "curves", str(trained_run), "--out", str(curves)], capsys)[0] == 0
+    assert run_cli("viz", "curves", str(trained_run), "--out", str(curves))[0] == 0
     assert _png_size(curves)
-    code, _, err = _run(
-        ["viz", "receptive-field", str(trained_run), "test:0", "--unit", "9,9"], capsys
-    )
+    code, _, err = run_cli("viz", "receptive-field", str(trained_run), "test:0", "--unit", "9,9")
     assert code == 2 and "unit=(9, 9) is outside" in err
 
 
-def test_report_is_self_contained(trained_run, tmp_path, capsys):
+def test_report_is_self_contained(trained_run, tmp_path, run_cli):
     out = tmp_path / "report.html"
-    code, stdout, _ = _run(
-        ["report", str(trained_run), "--image", "test:3", "--limit-test", "500", "--out", str(out)],
-        capsys,
+    code, stdout, _ = run_cli(
+        "report", str(trained_run), "--image", "test:3", "--limit-test", "500", "--out", str(out)
     )
     assert code == 0 and stdout.strip() == f"wrote {out}"
     text = out.read_text()
