@@ -28,6 +28,7 @@ import random
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -189,7 +190,11 @@ async def run_load(args, url: str, pid: int | None) -> dict:
     await wait_ready(url)
     goods = good_images(200)
     bads = bad_requests(args.max_upload_mb) if args.bad_fraction > 0 else []
-    limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
+    # idle connections are dropped well before the server closes them (its --keep-alive), so a
+    # transport error here is the server's fault, not a keep-alive race
+    limits = httpx.Limits(
+        max_connections=args.clients, max_keepalive_connections=args.clients, keepalive_expiry=2.0
+    )
     records: list = []
     samples: list = []
     stop = asyncio.Event()
@@ -223,9 +228,20 @@ def start_server(args) -> tuple[subprocess.Popen, str]:
     cmd = [
         sys.executable, "-m", "cnnlab", "serve", args.run, "--host", "127.0.0.1",
         "--port", str(port), "--max-upload-mb", str(args.max_upload_mb), "--log-level", "warning",
+        "--keep-alive", str(args.keep_alive),
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # stderr goes to a file: a pipe nobody reads would block the server once 64 KB are logged
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server; closed with it)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
+    proc.log = log
     return proc, f"http://127.0.0.1:{port}"
+
+
+def log_tail(proc, lines: int = 20) -> list[str]:
+    """The last lines the server wrote to stderr (warnings, tracebacks)."""
+    proc.log.seek(0)
+    text = proc.log.read().decode(errors="replace")
+    return text.splitlines()[-lines:]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bad-fraction", type=float, default=0.0, help="share of bad requests")
     parser.add_argument("--max-upload-mb", type=float, default=5.0)
     parser.add_argument("--timeout", type=float, default=30.0, help="per-request timeout (s)")
+    parser.add_argument("--keep-alive", type=float, default=30.0,
+                        help="server idle-connection timeout (s), with --run")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
@@ -261,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+    if proc is not None:
+        result["server_log_tail"] = log_tail(proc)
+        proc.log.close()
     result.update(clients=args.clients, bad_fraction=args.bad_fraction, url=url)
     print(json.dumps(result, indent=2))
     if args.json:

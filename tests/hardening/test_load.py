@@ -54,7 +54,7 @@ def test_50_clients_mixed_requests_no_5xx_bounded_memory(digits_run, tmp_path, m
          "--bad-fraction", "0.3", "--timeout", "60", "--json", str(out)]
     )  # fmt: skip
     result = json.loads(out.read_text())
-    why = json.dumps({k: result.get(k) for k in ("statuses", "error_kinds")})
+    why = json.dumps({k: result.get(k) for k in ("statuses", "error_kinds", "server_log_tail")})
     assert result["server_5xx"] == 0, why
     assert result["errors"] == 0 and rc == 0, why
     assert result["good_requests"] > 0 and result["requests"] > result["good_requests"]

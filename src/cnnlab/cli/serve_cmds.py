@@ -28,6 +28,9 @@ def register(subparsers) -> None:
     p.add_argument("--max-concurrent", type=int, default=2, metavar="N",
                    help="images processed at once (default 2)")  # fmt: skip
     p.add_argument("--threads", type=int, default=1, help="torch threads per inference (default 1)")
+    p.add_argument("--keep-alive", type=float, default=30.0, metavar="S",
+                   help="seconds an idle connection stays open (default 30: longer than the 5-15 s "
+                        "pools of httpx/aiohttp: no client reuses one being closed)")  # fmt: skip
     p.add_argument("--log-level", default="info",
                    choices=("critical", "error", "warning", "info", "debug"))  # fmt: skip
     p.set_defaults(func=_serve)
@@ -44,6 +47,8 @@ def _settings(args: argparse.Namespace):
         raise CnnlabError(
             f"--max-concurrent {args.max_concurrent} and --threads {args.threads} must be >= 1"
         )
+    if not 0 < args.keep_alive <= 3600:
+        raise CnnlabError(f"--keep-alive {args.keep_alive} must be in (0, 3600] seconds")
     if not 0 <= args.port <= 65535:
         raise CnnlabError(f"--port {args.port} is not a TCP port")
     return ServeSettings(
@@ -80,7 +85,14 @@ def _serve(args: argparse.Namespace) -> int:
         f"on http://{args.host}:{args.port}  (page /, API /predict, docs /docs)",
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+        timeout_keep_alive=args.keep_alive,
+    )
     return 0
 
 
