@@ -6,6 +6,7 @@ import dataclasses
 import re
 
 import pytest
+import torch
 
 from cnnlab.config import RECIPES, TrainConfig, read_yaml, resolve_config
 from cnnlab.errors import ConfigError
@@ -93,3 +94,16 @@ def test_yaml_round_trip(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(cfg.to_yaml())
     assert TrainConfig.from_yaml(path) == cfg
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
+def test_cpu_optimizers_use_torch_fused_kernels(name):
+    from cnnlab.engine.optim import build_optimizer
+
+    model = torch.nn.Linear(3, 2)
+    opt = build_optimizer(model.parameters(), TrainConfig(optimizer=name))
+    assert opt.defaults["fused"] is True
+    model(torch.ones(1, 3)).sum().backward()
+    before = model.weight.detach().clone()
+    opt.step()
+    assert not torch.equal(before, model.weight)

@@ -64,7 +64,8 @@ def test_flags_and_yaml_override_recipe_values(tmp_path):
     assert cfg.batch_size == 64  # YAML beats the recipe
     assert cfg.lr == 0.3  # a flag beats the YAML file
     assert cfg.epochs == RECIPES["fast"]["epochs"]  # a flag left at None changes nothing
-    assert cfg.optimizer == "sgd" and cfg.nesterov  # untouched recipe values stay
+    assert cfg.optimizer == RECIPES["fast"]["optimizer"]  # untouched recipe values stay
+    assert cfg.label_smoothing == RECIPES["fast"]["label_smoothing"]
     plain = resolve_config(lr=0.3)
     assert plain.model == TrainConfig().model and plain.recipe is None
 

@@ -111,3 +111,37 @@ def test_fastnet_options_and_channels_last():
         create_model("fastnet", widths=[])
     with pytest.raises(CnnlabError, match="activation='tanh' must be one of gelu, relu"):
         create_model("fastnet", activation="tanh")
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_tutorial_pool_first_is_the_same_function_bit_for_bit(bf16):
+    """Max pool and ReLU commute: pool_first changes the cost, never the values or gradients."""
+    torch.manual_seed(0)
+    plain = create_model("tutorial_cnn", dropout=0.0)
+    fast = create_model("tutorial_cnn", dropout=0.0, pool_first=True)
+    fast.load_state_dict(plain.state_dict())
+    x = torch.randn(16, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (16,))
+    for model in (plain, fast):
+        model.to(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x)
+        torch.nn.functional.cross_entropy(logits.float(), y).backward()
+        model.logits = logits
+    assert torch.equal(plain.logits, fast.logits)
+    for (name, p), q in zip(plain.named_parameters(), fast.parameters(), strict=True):
+        assert torch.equal(p.grad, q.grad), name
+    with pytest.raises(CnnlabError, match="pool_first"):
+        create_model("tutorial_cnn", pool_first="yes")
+
+
+def test_speednet_logits_do_not_depend_on_memory_format():
+    """Its head flattens in NHWC order: the same logits for NCHW and channels_last inputs."""
+    torch.manual_seed(0)
+    model = create_model("speednet").eval()
+    x = torch.randn(4, 1, 28, 28)
+    with torch.no_grad():
+        nchw = model(x)
+        model.to(memory_format=torch.channels_last)
+        nhwc = model(x.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(nchw, nhwc, rtol=1e-5, atol=1e-5)

@@ -67,7 +67,11 @@ BOOL_FLAGS = {
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("train", help="train a model (Keras-style fit with checkpoints)")
     p.add_argument("--config", metavar="YAML", help="YAML file of TrainConfig keys")
-    p.add_argument("--recipe", help="named preset: notebook | fast (flags override it)")
+    from cnnlab.config import RECIPES  # no torch: cheap at parser build time
+
+    p.add_argument(
+        "--recipe", help=f"named preset: {' | '.join(RECIPES)} (flags and --config override it)"
+    )
     for flag, (_, typ, hlp) in TRAIN_FLAGS.items():
         p.add_argument("--" + flag.replace("_", "-"), dest=flag, type=typ, default=None, help=hlp)
     for flag, hlp in BOOL_FLAGS.items():
