@@ -371,7 +371,7 @@ CHECKPOINT_CASES = [
     Case("ckpt-args-of-other-model", "checkpoint", "lenet5 options under the name tutorial_cnn",
          mutated_checkpoint(args_of_other_model),
          r"unknown option\(s\) activation, pool for model 'tutorial_cnn'; valid options: "
-         r"hidden, dropout"),
+         r"hidden, dropout, pool_first"),
     Case("ckpt-missing-key", "checkpoint", "a checkpoint without conv1.bias",
          mutated_checkpoint(missing_key),
          rf"{CKPT} does not fit lenet5: missing keys \['conv1.bias'\], unexpected keys \[\]"),
