@@ -365,12 +365,15 @@ def aggregate(runs: list[dict], thresholds: tuple[float, ...], peak: float) -> d
     return out
 
 
-def _fmt_time(s) -> str:
+def _fmt_time(s, seeds: int | None = None) -> str:
+    """Median (min-max) over the seeds that reached the point; says so when some did not."""
     if s is None:
         return "not reached"
+    some = f"{s['n']} of {seeds} seeds" if seeds and s["n"] < seeds else ""
     if s["n"] == 1:
-        return f"{s['median']:.1f} s"
-    return f"{s['median']:.1f} s ({s['min']:.1f}-{s['max']:.1f})"
+        return f"{s['median']:.1f} s" + (f" ({some})" if some else "")
+    spread = f"{s['min']:.1f}-{s['max']:.1f}" + (f"; {some}" if some else "")
+    return f"{s['median']:.1f} s ({spread})"
 
 
 def markdown(report: dict) -> str:
@@ -386,9 +389,10 @@ def markdown(report: dict) -> str:
         "| --- | --- | " + " | ".join("---:" for _ in th) + " | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, agg in report["summary"].items():
-        times = " | ".join(_fmt_time(agg[f"t_{t}"]) for t in th)
+        times = " | ".join(_fmt_time(agg[f"t_{t}"], report["seeds"]) for t in th)
         cpu = agg.get("cpu_to_middle")
-        times += " | " + (_fmt_time(cpu) if cpu else "-")  # "-": not reached or not recorded
+        # "-": not reached or not recorded
+        times += " | " + (_fmt_time(cpu, report["seeds"]) if cpu else "-")
         acc = agg["final_accuracy"]
         lines.append(
             f"| {name} | `{COMMANDS[name].format(ds=ds)}` | {times} | "
@@ -397,6 +401,12 @@ def markdown(report: dict) -> str:
             f"{agg['fraction_of_fp32_peak']['median']:.1%} |"
         )
     lines += ["", f"fp32 peak: {report['cpu']['text']}.", f"Command: `{report['command']}`"]
+    if "fastnet" in report["summary"]:
+        lines += [
+            "",
+            "(*) fastnet.yaml: `FASTNET` in bench/train.py, the `fast` recipe before speednet "
+            "replaced it (fastnet 16-48-96 ReLU, one-cycle SGD-Nesterov lr 0.2).",
+        ]
     return "\n".join(lines) + "\n"
 
 

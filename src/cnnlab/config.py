@@ -263,14 +263,16 @@ RECIPES: dict[str, dict[str, Any]] = {
         "eval_batch_size": 2000,
     },
     # The notebooks' tutorial net itself, trained with the fast loop: Adam one-cycle at a higher
-    # peak lr (5e-3), batch 128, label smoothing, standardised pixels, no dropout (notebook 003's
-    # Keras net has none), NHWC + bf16: 99.0% at ~3/4 of the epoch, 99.15% after it. Each max pool
-    # runs before its ReLU (pool_first: the same function, bit-identical weights, ~20% faster).
+    # peak lr (8e-3) over 380 steps of batch 128 (0.85 of an MNIST epoch), label smoothing,
+    # standardised pixels, no dropout (notebook 003's Keras net has none), NHWC + bf16, each max
+    # pool before its ReLU (pool_first: the same function, bit-identical weights, ~20% faster):
+    # 99.07-99.12% test accuracy over seeds 0-2 in 8.6-9.0 s.
     "tutorial-fast": {
         "model": "tutorial_cnn",
         "model_kwargs": {"dropout": 0.0, "pool_first": True},
         "optimizer": "adam",
-        "lr": 0.005,
+        "lr": 0.008,
+        "max_steps": 380,
         "label_smoothing": 0.1,
         "schedule": "one-cycle",
         "batch_size": 128,
@@ -282,7 +284,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "eval_batch_size": 2000,
     },
     # Best MNIST accuracy within ~5 minutes of 2-core CPU training: the default fastnet with
-    # random shifts, 12 epochs of one-cycle SGD.
+    # random shifts, 16 epochs of one-cycle SGD (12 epochs: 99.57% in 198 s).
     "best-mnist": {
         "model": "fastnet",
         "optimizer": "sgd",
@@ -293,7 +295,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "label_smoothing": 0.1,
         "schedule": "one-cycle",
         "batch_size": 128,
-        "epochs": 12,
+        "epochs": 16,
         "augment": True,
         "augment_shift": 2,
         "normalize": "meanstd",
@@ -302,7 +304,8 @@ RECIPES: dict[str, dict[str, Any]] = {
         "val_fraction": 0.05,
         "eval_batch_size": 2000,
     },
-    # Best Fashion-MNIST accuracy within ~5 minutes: a wider fastnet, shifts, 10 epochs.
+    # Best Fashion-MNIST accuracy within ~5 minutes: a wider fastnet, shifts, 14 epochs (10
+    # epochs: 92.17% in 191 s).
     "best-fashion": {
         "model": "fastnet",
         "model_kwargs": {"widths": [32, 64, 128]},
@@ -314,7 +317,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "label_smoothing": 0.1,
         "schedule": "one-cycle",
         "batch_size": 128,
-        "epochs": 10,
+        "epochs": 14,
         "augment": True,
         "augment_shift": 2,
         "normalize": "meanstd",
