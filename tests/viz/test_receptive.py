@@ -59,3 +59,17 @@ def test_bad_layer_and_unit():
         receptive_field(model, np.zeros((28, 28)), layer="fc1")
     with pytest.raises(CnnlabError, match=r"unit=\(5, 0\) is outside"):
         receptive_field(model, np.zeros((28, 28)), unit=(5, 0))
+
+
+def test_space_to_depth_stem_counts_in_the_receptive_field():
+    """speednet's PixelUnshuffle(2) is a 2x2 window, stride 2: the box is exactly the gradient's."""
+    import torch
+
+    torch.manual_seed(0)
+    model = create_model("speednet").eval()  # eval: batch norm must not mix positions
+    image = np.random.default_rng(0).random((28, 28))
+    rf = receptive_field(model, image, layer="conv2", unit=(3, 3))
+    assert rf.geometry.rf == (16, 16) and rf.geometry.jump == (4, 4)
+    assert rf.box == (6, 21, 6, 21)  # centre 1.5 + 3 * 4 = 13.5, +- 7.5
+    rows, cols = np.nonzero(rf.gradient)
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == rf.box

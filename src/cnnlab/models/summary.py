@@ -10,7 +10,8 @@ Rows come from forward hooks on a dummy input. Conventions:
 - Receptive field ``r`` and jump ``j`` (stride product) on the input follow the standard
   recurrences along the forward order: ``r_out = r_in + (k - 1) * d * j_in``,
   ``j_out = j_in * s``, and ``start_out = start_in + ((k - 1) / 2 * d - p) * j_in`` (input
-  coordinate of the centre of output unit 0). Conv and pooling windows count; element-wise
+  coordinate of the centre of output unit 0). Conv, pooling and space-to-depth
+  (``PixelUnshuffle``) windows count; element-wise
   layers (activations, batch norm, dropout) keep them; from the first Flatten / Linear /
   adaptive pooling on, every unit sees the whole input, shown as the input size with jump
   ``None``. The recurrence assumes a chain of layers (true for every registered model).
@@ -27,7 +28,7 @@ from torch import nn
 from cnnlab.errors import CnnlabError
 
 Pair = tuple[int, int]
-_WINDOW = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
+_WINDOW = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.PixelUnshuffle)
 _GLOBAL = (nn.Flatten, nn.Linear, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 
 
@@ -85,7 +86,14 @@ def _pair(value) -> Pair:
 
 
 def _window(module: nn.Module) -> tuple[Pair, Pair, Pair, Pair]:
-    """(kernel, stride, padding, dilation) of a conv / pooling module as (h, w) pairs."""
+    """(kernel, stride, padding, dilation) of a conv / pooling module as (h, w) pairs.
+
+    A space-to-depth ``PixelUnshuffle(r)`` is an r x r window with stride r: output unit 0 holds
+    input pixels 0..r-1 as channels.
+    """
+    if isinstance(module, nn.PixelUnshuffle):
+        r = module.downscale_factor
+        return (r, r), (r, r), (0, 0), (1, 1)
     k = _pair(module.kernel_size)
     stride = module.stride if module.stride is not None else module.kernel_size
     padding = module.padding
