@@ -100,6 +100,27 @@ def torch_batched(model, x: torch.Tensor, batch: int, *, bf16=False, cl=False, g
     return seconds, logits.numpy()
 
 
+def fused_batched(fused, x: torch.Tensor, batch: int):
+    """Logits through a FusedInference (frozen TorchScript + oneDNN graph, NHWC input)."""
+    start = time.perf_counter()
+    outs = [
+        fused(x[i : i + batch].contiguous(memory_format=torch.channels_last)).float()
+        for i in range(0, len(x), batch)
+    ]
+    logits = torch.cat(outs)
+    return time.perf_counter() - start, logits.numpy()
+
+
+def make_fused(model, x: torch.Tensor, batch: int, threads: int, bf16: bool):
+    """(FusedInference, seconds to trace, freeze and profile it) with ``threads`` threads."""
+    from cnnlab.engine.evaluate import fused_inference
+
+    torch.set_num_threads(threads)
+    start = time.perf_counter()
+    fused = fused_inference(model, x[:batch], bf16=bf16, channels_last=True)
+    return fused, time.perf_counter() - start
+
+
 def latency(fn: Callable[[], object], n: int) -> tuple[float, float]:
     """(median ms, p99 ms) of ``n`` calls after a warm-up."""
     for _ in range(min(50, n)):
@@ -179,6 +200,8 @@ def run(args) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="cnnlab-infer-"))
     sessions = {t: onnx_session(model, tmp, t) for t in thread_counts}
     use_bf16 = bf16_supported()
+    fused = {t: make_fused(model, x, args.batch, t, use_bf16) for t in thread_counts}
+    fused_name = "cnnlab fused TorchScript (oneDNN graph)" + (" bf16" if use_bf16 else "")
 
     batch_variants: dict[str, Callable[[], tuple[float, np.ndarray]]] = {}
     for t in thread_counts:
@@ -198,6 +221,9 @@ def run(args) -> dict:
             batch_variants[f"cnnlab bf16 + channels_last, {t}T"] = lambda t=t: torch_batched(
                 model, x, args.batch, bf16=True, cl=True
             )
+        batch_variants[f"{fused_name}, {t}T"] = lambda t=t: fused_batched(
+            fused[t][0], x, args.batch
+        )
         batch_variants[f"ONNX Runtime, {t}T"] = lambda t=t: ort_batched(
             sessions[t], xnp, args.batch
         )
@@ -223,12 +249,18 @@ def run(args) -> dict:
             row["accuracy"] = float(np.mean(logits.argmax(1) == labels))
     rows["notebook loop (DataLoader, batch 150)"]["times"] = nb_times
 
+    from cnnlab.engine.evaluate import fused_inference
+
+    x1_cl = x1.contiguous(memory_format=torch.channels_last)
     single: dict[str, Callable[[], object]] = {}
     for t in thread_counts:
         single[f"cnnlab fp32 inference_mode, {t}T"] = torch_single(model, x1)
         single[f"cnnlab channels_last, {t}T"] = torch_single(model, x1, cl=True)
         if use_bf16:
             single[f"cnnlab bf16 autocast, {t}T"] = torch_single(model, x1, bf16=True)
+        torch.set_num_threads(t)
+        one = fused_inference(model, x1, bf16=use_bf16, channels_last=True)
+        single[f"{fused_name}, {t}T"] = lambda one=one: one(x1_cl)
         s, x1np = sessions[t], x1.numpy()
         single[f"ONNX Runtime, {t}T"] = lambda s=s, x1np=x1np: s.run(None, {"input": x1np})
     single[f"notebook style no_grad model(x), {cores}T"] = _notebook_single(model, x1)
@@ -240,6 +272,8 @@ def run(args) -> dict:
         rows[name].update(single_median_ms=round(med, 4), single_p99_ms=round(p99, 4))
     torch.set_num_threads(cores)
     model.to(memory_format=torch.contiguous_format)
+    for t, (_, seconds) in fused.items():
+        rows[f"{fused_name}, {t}T"]["setup_seconds"] = round(seconds, 2)
 
     for row in rows.values():
         if "times" in row:
@@ -291,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", help="trained run folder or checkpoint (default: random weights)")
     parser.add_argument("--model", default="tutorial_cnn", help="model when no --run is given")
-    parser.add_argument("--batch", type=int, default=1000, help="batch size for throughput")
+    parser.add_argument("--batch", type=int, default=500, help="batch size for throughput")
     parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds")
     parser.add_argument("--single", type=int, default=2000, help="single-image calls timed")
     parser.add_argument(

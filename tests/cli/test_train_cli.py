@@ -43,6 +43,13 @@ def test_train_yaml_flags_json_evaluate_predict_resume(tmp_path, capsys):
     assert ev["per_class"]["3"]["support"] > 0
     for name in ("confusion.png", "worst_errors.png", "metrics.json"):
         assert (run / "evaluation" / name).stat().st_size > 0
+    # --fast (bf16 where supported, channels_last, fused TorchScript graph): same predictions
+    # up to bf16 rounding
+    out = tmp_path / "fast-eval"
+    assert main(["evaluate", str(run), "--fast", "--json", "--out", str(out)]) == 0
+    fast = _last_json(capsys)
+    assert abs(fast["accuracy"] - ev["accuracy"]) <= 0.01 and fast["images"] == ev["images"]
+    assert abs(fast["loss"] - ev["loss"]) < 0.05 * ev["loss"] + 1e-3
 
     test = load_dataset("digits", "test")
     paths = []

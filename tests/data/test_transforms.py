@@ -118,3 +118,29 @@ def test_shape_and_state_checks(sample):
         Normalizer.from_state({"kind": "pixel", "mean": [0.5], "std": [0.1]})
     with pytest.raises(DataError, match=r"malformed"):
         Normalizer.from_state({"kind": "pixel", "mean": [[[0.5]], [0.1]], "std": "x"})
+
+
+def test_augment_flip_mirrors_about_half_and_keeps_the_shift_draws():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(1000, 1, 8, 8, generator=gen)
+    out = Augment(shift=0, flip=True)(x, torch.Generator().manual_seed(1))
+    same = (out == x).flatten(1).all(1)
+    mirrored = (out == x.flip(3)).flatten(1).all(1)
+    assert bool((same | mirrored).all())  # each image is itself or its mirror
+    assert 400 < int(mirrored.sum()) < 600
+    again = Augment(shift=0, flip=True)(x, torch.Generator().manual_seed(1))
+    assert torch.equal(out, again)  # seeded
+    # flip draws come after the shift draws: the shifts of a flip=True run equal flip=False's
+    shifted = Augment(shift=2)(x, torch.Generator().manual_seed(3))
+    both = Augment(shift=2, flip=True)(x, torch.Generator().manual_seed(3))
+    assert bool(((both == shifted) | (both == shifted.flip(3))).flatten(1).all(1).all())
+    assert "flip=True" in repr(Augment(flip=True)) and Augment(flip=True).state_dict()["flip"]
+
+
+def test_config_flip_reaches_the_loader():
+    from cnnlab.config import TrainConfig
+    from cnnlab.engine.data_setup import make_loader, prepare_data
+
+    config = TrainConfig(dataset="digits", augment=True, augment_flip=True, val_fraction=0.0)
+    loader = make_loader(config, prepare_data(config))
+    assert loader.augment is not None and loader.augment.flip

@@ -36,3 +36,59 @@ def test_infer_batches_and_restores_mode():
     with torch.no_grad():
         model.eval()
         assert torch.allclose(out, model(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["tutorial_cnn", "speednet", "fastnet", "model_b"])
+def test_fused_inference_fp32_matches_eager(name):
+    from cnnlab.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model(name)
+    model.train()  # BN models: the fused graph must use running statistics, like eval()
+    x = torch.randn(64, 1, 28, 28)
+    fused = infer(model, x, batch_size=32, fuse=True, channels_last=True)
+    assert model.training  # mode restored
+    assert model.conv1.weight.is_contiguous() if hasattr(model, "conv1") else True  # not NHWC'd
+    eager = infer(model, x, batch_size=32)
+    assert torch.allclose(fused, eager, atol=1e-4, rtol=1e-4)
+
+
+def test_fused_inference_bf16_agrees_and_is_frozen():
+    from cnnlab.engine.evaluate import fused_inference
+    from cnnlab.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("tutorial_cnn").eval()
+    x = torch.randn(256, 1, 28, 28)
+    fused = fused_inference(model, x[:128], bf16=True, channels_last=True)
+    got = infer(fused, x, batch_size=128, channels_last=True)
+    with torch.no_grad():
+        ref = model(x)
+    assert (got.argmax(1) == ref.argmax(1)).float().mean() >= 0.97
+    assert (got - ref).abs().max() < 0.05 * ref.abs().max()
+    with torch.no_grad():  # the graph holds a frozen copy of the weights
+        for p in model.parameters():
+            p.zero_()
+    assert torch.equal(infer(fused, x, batch_size=128, channels_last=True), got)
+
+
+def test_evaluate_fused_traces_once_and_matches(monkeypatch):
+    import importlib
+
+    from cnnlab.data import ArrayDataset, Normalizer
+    from cnnlab.models import create_model
+
+    ev = importlib.import_module("cnnlab.engine.evaluate")  # the package re-exports evaluate()
+    torch.manual_seed(0)
+    model = create_model("speednet").eval()
+    images = torch.randint(0, 256, (300, 1, 28, 28), dtype=torch.uint8)
+    norm = Normalizer("meanstd").fit(images)
+    with torch.no_grad():
+        labels = model(norm(images)).argmax(1)
+    data = ArrayDataset(images, labels, tuple("0123456789"))
+    calls = []
+    real = ev.fused_inference
+    monkeypatch.setattr(ev, "fused_inference", lambda *a, **k: calls.append(1) or real(*a, **k))
+    result = ev.evaluate(model, data, norm, batch_size=20, fuse=True, channels_last=True)
+    assert len(calls) == 1  # one trace for all 2 chunks of 10 batches
+    assert result.accuracy == 1.0

@@ -155,3 +155,29 @@ def test_schedules():
     assert [f(s) for s in (0, 19, 20, 40)] == [1, 1, 0.5, 0.25]
     assert lr_factor(TrainConfig(), 10, 100)(57) == 1
     assert not math.isnan(lr_factor(cfg, 1, 1)(1))
+
+
+def test_whiten_runs_once_on_training_images_and_not_on_resume(tmp_path, monkeypatch):
+    import cnnlab.models.init as init_mod
+
+    calls = []
+    real = init_mod.whiten_first_conv
+
+    def spy(model, images, *args, **kwargs):
+        calls.append(images.shape)
+        return real(model, images, *args, **kwargs)
+
+    monkeypatch.setattr(init_mod, "whiten_first_conv", spy)
+    config = TrainConfig(
+        model="speednet", dataset="digits", whiten=True, epochs=1, batch_size=64, threads=1,
+        normalize="meanstd", runs_dir=str(tmp_path),
+    )  # fmt: skip
+    first = fit(config)
+    assert len(calls) == 1 and calls[0][1:] == (1, 28, 28)  # the digits upscaled to 28x28
+    assert first.train_seconds > 0
+    start = load_checkpoint(first.run_dir / "checkpoints" / "last.pt")["model_state"]
+    # a resumed run continues from its saved weights: no second whitening
+    resumed = fit(config.with_overrides(epochs=2), resume=first.run_dir)
+    assert len(calls) == 1
+    assert resumed.steps == 2 * first.steps
+    assert not torch.equal(resumed.model.state_dict()["conv1.weight"], start["conv1.weight"])

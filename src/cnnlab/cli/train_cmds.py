@@ -39,6 +39,7 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, str]] = {
     "schedule": ("schedule", str, "constant | step | cosine | one-cycle"),
     "step_epochs": ("step_epochs", float, "step schedule: epochs between lr drops"),
     "step_gamma": ("step_gamma", float, "step schedule: lr factor per drop"),
+    "warmup_fraction": ("warmup_fraction", float, "one-cycle: fraction of steps rising to lr"),
     "eval_every": ("eval_every", int, "validate every N steps instead of every epoch"),
     "monitor": ("monitor", str, "metric for early stopping and best checkpoint"),
     "mode": ("mode", str, "min (losses) | max (accuracies)"),
@@ -54,6 +55,7 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, str]] = {
 }
 BOOL_FLAGS = {
     "augment": "random shifts/rotations per batch",
+    "augment_flip": "with --augment: mirror half the images left-right (clothes, not digits)",
     "nesterov": "Nesterov momentum (sgd)",
     "early_stopping": "stop when --monitor stops improving",
     "restore_best_weights": "end with the best weights (default on)",
@@ -61,6 +63,7 @@ BOOL_FLAGS = {
     "channels_last": "NHWC memory format",
     "bf16": "bfloat16 autocast when the hardware supports it",
     "drop_last": "drop the last incomplete batch of each epoch",
+    "whiten": "start the first conv as a PCA whitening of training patches",
 }
 
 
@@ -94,6 +97,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--which", default="best", help="best | last checkpoint of a run folder")
     p.add_argument("--out", help="folder for pictures and metrics (default RUN/evaluation)")
     p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="bf16 + channels_last through a fused TorchScript graph (CPU; ~2.7x eager bf16)",
+    )
     p.add_argument("--threads", type=int)
     _output_flags(p)
     p.set_defaults(func=cmd_evaluate)
@@ -286,7 +294,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     report = evaluate_checkpoint(
         args.run, dataset=args.dataset, data_dir=args.data_dir, which=args.which,
-        out=args.out, batch_size=args.batch_size,
+        out=args.out, batch_size=args.batch_size, fast=args.fast,
     )  # fmt: skip
     res = report.result
     probs = res.logits.softmax(1).numpy()

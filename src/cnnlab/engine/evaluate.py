@@ -7,6 +7,9 @@ torch.Size([3, 4])
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.engine.device import autocast
+from cnnlab.errors import ConfigError
 
 
 def infer(
@@ -25,27 +29,88 @@ def infer(
     device: torch.device | str | None = None,
     bf16: bool = False,
     channels_last: bool = False,
+    fuse: bool = False,
 ) -> torch.Tensor:
     """Logits (float32, on the CPU) for a float batch ``x``, in eval mode, batched.
 
-    The model's train/eval mode is restored afterwards.
+    ``fuse``: run a frozen TorchScript trace with oneDNN graph fusion (CPU only; see
+    :func:`fused_inference`) instead of the eager model. The model's train/eval mode is restored
+    afterwards.
     """
     device = torch.device(device) if device is not None else _model_device(model)
     was_training = model.training
     model.eval()
     out = []
     try:
+        run = model
+        if fuse and len(x):
+            run = fused_inference(model, x[:batch_size], bf16=bf16, channels_last=channels_last)
+            bf16 = False  # inside the fused graph
         with torch.inference_mode(), autocast(device, bf16):
             for i in range(0, len(x), batch_size):
                 xb = x[i : i + batch_size].to(device, non_blocking=True)
                 if channels_last:
                     xb = xb.contiguous(memory_format=torch.channels_last)
-                out.append(model(xb).float().cpu())
+                out.append(run(xb).float().cpu())
     finally:
         model.train(was_training)
     if not out:
         return torch.zeros(0, 0)
     return torch.cat(out)
+
+
+class FusedInference(torch.nn.Module):
+    """A model traced and frozen with TorchScript, run with oneDNN graph fusion on the CPU.
+
+    Freezing folds the weights into the graph (later changes to the model's weights are not
+    seen); oneDNN's graph compiler then fuses each convolution with its bias, ReLU and pooling,
+    in bf16 on AMX / AVX512-BF16 CPUs. Measured on tutorial_cnn with 2 cores (bench/infer.py):
+    40,719 images/s against 15,053 for eager bf16 + channels_last. The first two calls per input
+    shape profile and compile the graph (done here for ``example``'s shape).
+    """
+
+    def __init__(self, model: torch.nn.Module, example: torch.Tensor, bf16: bool) -> None:
+        super().__init__()
+        self.bf16 = bf16
+        torch.jit.enable_onednn_fusion(True)  # process-wide; only affects TorchScript graphs
+        was_training = model.training
+        try:
+            with torch.no_grad(), self._autocast(), warnings.catch_warnings():
+                # torch 2.13 marks TorchScript deprecated; torch.compile, its suggested
+                # replacement, failed on this (channels_last bf16 conv) graph when measured
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.graph = torch.jit.freeze(torch.jit.trace(model.eval(), example))
+        finally:
+            model.train(was_training)
+        self.eval()
+        for _ in range(2):  # the profiling runs
+            self(example)
+
+    def _autocast(self):
+        # autocast is traced into the graph; its weight cache must be off while tracing
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad(), self._autocast():
+            return self.graph(x)
+
+
+def fused_inference(
+    model: torch.nn.Module,
+    example: torch.Tensor,
+    *,
+    bf16: bool = False,
+    channels_last: bool = False,
+) -> FusedInference:
+    """A :class:`FusedInference` of ``model`` for inputs like ``example`` (CPU models only)."""
+    if _model_device(model).type != "cpu":
+        raise ConfigError("fused inference (oneDNN graph) runs on the CPU only")
+    if channels_last:
+        example = example.contiguous(memory_format=torch.channels_last)
+        model = copy.deepcopy(model).to(memory_format=torch.channels_last)  # leave the caller's
+    return FusedInference(model, example, bf16)
 
 
 def _model_device(model: torch.nn.Module) -> torch.device:
@@ -112,14 +177,19 @@ def evaluate(
     device: torch.device | str | None = None,
     bf16: bool = False,
     channels_last: bool = False,
+    fuse: bool = False,
 ) -> EvalResult:
-    """Evaluate on an ArrayDataset (uint8 images), normalised batch by batch.
+    """Evaluate on an ArrayDataset (uint8 images), normalised batch by batch (``fuse``: through
+    one :class:`FusedInference` traced on the first batch).
 
     >>> # result = evaluate(model, load_dataset("mnist", "test"), normalizer)  # doctest: +SKIP
     """
     chunks = []
     for i in range(0, len(dataset.labels), max(batch_size, 1) * 10):
         x = normalizer(dataset.images[i : i + batch_size * 10])
+        if fuse and not isinstance(model, FusedInference):
+            model = fused_inference(model, x[:batch_size], bf16=bf16, channels_last=channels_last)
+            bf16 = False  # inside the fused graph
         chunks.append(
             infer(
                 model,

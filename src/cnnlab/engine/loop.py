@@ -25,7 +25,13 @@ from cnnlab.config import TrainConfig
 from cnnlab.engine import checkpoint as ckpt
 from cnnlab.engine.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from cnnlab.engine.data_setup import PreparedData, make_loader, prepare_data
-from cnnlab.engine.device import autocast, bf16_supported, pick_device, seed_everything, set_threads
+from cnnlab.engine.device import (
+    autocast,
+    bf16_supported,
+    pick_device,
+    seed_everything,
+    set_threads,
+)
 from cnnlab.engine.evaluate import evaluate
 from cnnlab.engine.optim import build_loss, build_optimizer, build_scheduler
 from cnnlab.engine.runs import RunLog, new_run_dir
@@ -197,11 +203,32 @@ def _train(state: TrainState, progress: Any, callbacks: Any, interrupt: dict) ->
     use_bf16 = config.bf16 and bf16_supported(device)
     if config.bf16 and not use_bf16:
         log.warning("bf16 requested but %s has no fast bf16: training in float32", device)
-    loss_fn = build_loss(config)
-    loader = state.loader
     _call(state, "on_train_begin")
+    _loop(state, build_loss(config), use_bf16, interrupt)
+    _call(state, "on_train_end")
+    stopper = next((c for c in state.callbacks if isinstance(c, EarlyStopping)), None)
+    return FitResult(
+        run_dir=state.run_dir,
+        model=state.raw_model,
+        history=state.history,
+        best_metrics=state.best_metrics,
+        train_seconds=state.train_seconds,
+        epochs=state.step / state.steps_per_epoch,
+        steps=state.step,
+        stopped_early=bool(stopper and stopper.stopped_step is not None),
+        bf16=use_bf16,
+        images=state.images,
+    )
+
+
+def _loop(state: TrainState, loss_fn: Any, use_bf16: bool, interrupt: dict) -> None:
+    """The epochs: steps, evaluation points, callbacks; ``state.train_seconds`` excludes
+    evaluation. Raises TrainingInterrupted after saving ``last`` when Ctrl-C asked for a stop."""
+    config, loader = state.config, state.loader
+    device = next(state.raw_model.parameters()).device
     start = time.perf_counter() - state.train_seconds
     eval_seconds = 0.0
+
     while state.step < state.total_steps and not state.stop_training:
         state.epoch_done = False
         _call(state, "on_epoch_begin")
@@ -247,20 +274,6 @@ def _train(state: TrainState, progress: Any, callbacks: Any, interrupt: dict) ->
             _call(state, "on_train_end")  # closes progress bars, draws the curves so far
             raise TrainingInterrupted(state.run_dir, state.step)
     state.train_seconds = time.perf_counter() - start - eval_seconds
-    _call(state, "on_train_end")
-    stopper = next((c for c in state.callbacks if isinstance(c, EarlyStopping)), None)
-    return FitResult(
-        run_dir=state.run_dir,
-        model=state.raw_model,
-        history=state.history,
-        best_metrics=state.best_metrics,
-        train_seconds=state.train_seconds,
-        epochs=state.step / state.steps_per_epoch,
-        steps=state.step,
-        stopped_early=bool(stopper and stopper.stopped_step is not None),
-        bf16=use_bf16,
-        images=state.images,
-    )
 
 
 def _setup(config: TrainConfig, resume: str | Path | None, dist: Any) -> TrainState:
@@ -289,6 +302,7 @@ def _setup(config: TrainConfig, resume: str | Path | None, dist: Any) -> TrainSt
     ).to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    init_seconds = _whiten(model, data, device) if config.whiten and payload is None else 0.0
     optimizer = build_optimizer(model.parameters(), config)
     loader = make_loader(config, data, dist.rank, dist.world_size)
     per_epoch = max(1, loader.num_batches())
@@ -307,12 +321,28 @@ def _setup(config: TrainConfig, resume: str | Path | None, dist: Any) -> TrainSt
         dist=dist,
         steps_per_epoch=per_epoch,
         total_steps=total,
+        train_seconds=init_seconds,  # data-dependent initialisation is training time
     )
     if payload is not None:
         _restore(state, payload)
     if dist.is_main:
         (run_dir / "config.yaml").write_text(config.to_yaml())
     return state
+
+
+WHITEN_IMAGES = 1024  # training images whose patches set the whitening filters
+
+
+def _whiten(model: torch.nn.Module, data: PreparedData, device: torch.device) -> float:
+    """Whiten the first conv on the first training images (the same on every DDP rank);
+    returns the seconds it took."""
+    from cnnlab.models.init import whiten_first_conv
+
+    t0 = time.perf_counter()
+    images = data.normalizer(data.train.images[:WHITEN_IMAGES]).to(device)
+    conv = whiten_first_conv(model, images)
+    log.info("whitened %s's first conv %s", type(model).__name__, tuple(conv.weight.shape))
+    return time.perf_counter() - t0
 
 
 def _prepare_data_main_first(config: TrainConfig, payload: dict | None, dist: Any) -> PreparedData:

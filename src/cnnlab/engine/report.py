@@ -19,6 +19,7 @@ import torch
 
 from cnnlab.engine.checkpoint import LoadedModel, load_model
 from cnnlab.engine.data_setup import is_folder_dataset, load_split
+from cnnlab.engine.device import bf16_supported
 from cnnlab.engine.evaluate import EvalResult, evaluate
 from cnnlab.errors import DataError
 
@@ -77,8 +78,12 @@ def evaluate_checkpoint(
     which: str = "best",
     out: str | Path | None = None,
     batch_size: int = 1000,
+    fast: bool = False,
 ) -> EvalReport:
-    """Evaluate a run's checkpoint on the test split (for image folders: the run's val split)."""
+    """Evaluate a run's checkpoint on the test split (for image folders: the run's val split).
+
+    ``fast``: bf16 (where the CPU has it) + channels_last through a fused TorchScript graph
+    (:class:`~cnnlab.engine.evaluate.FusedInference`) instead of eager fp32."""
     loaded = load_model(run_or_path, which)
     name = dataset or loaded.dataset
     config = loaded.payload.get("config") or {}
@@ -99,7 +104,10 @@ def evaluate_checkpoint(
             f"the model expects {tuple(loaded.input_shape)}"
         )
     with torch.inference_mode():
-        result = evaluate(loaded.model, data, loaded.normalizer, batch_size)
+        result = evaluate(
+            loaded.model, data, loaded.normalizer, batch_size,
+            bf16=fast and bf16_supported(torch.device("cpu")), channels_last=fast, fuse=fast,
+        )  # fmt: skip
     return EvalReport(
         result=result,
         loaded=loaded,
