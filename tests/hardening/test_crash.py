@@ -16,6 +16,7 @@ import json
 import os
 import random
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -203,18 +204,23 @@ def _wait_for_first_last(path: Path, proc: subprocess.Popen, timeout: float = 30
 def test_sigint_stops_cleanly_saves_last_and_says_how_to_resume(zygote, reference, tmp_path):
     """Ctrl-C on the real console script: exit 130, `last` at a batch boundary, resume hint."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        [str(CLI), *TRAIN], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
     last = tmp_path / RUN / "checkpoints" / "last.pt"
-    try:
-        _wait_for_first_last(last, proc)  # written at step 3 of 20
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    # The whole 20-step run takes well under a second: on a busy machine the Ctrl-C sent after
+    # the first checkpoint can land after the last step (exit 0). Then start again, up to 3 times.
+    for _attempt in range(3):
+        shutil.rmtree(tmp_path / "runs", ignore_errors=True)
+        pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+        proc = subprocess.Popen([str(CLI), *TRAIN], cwd=tmp_path, env=env, **pipes)
+        try:
+            _wait_for_first_last(last, proc)  # written at step 3 of 20
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if proc.returncode != 0:
+            break
     err = err.decode()
     assert proc.returncode == 130, err
     assert "Traceback" not in err

@@ -25,13 +25,7 @@ from cnnlab.config import TrainConfig
 from cnnlab.engine import checkpoint as ckpt
 from cnnlab.engine.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from cnnlab.engine.data_setup import PreparedData, make_loader, prepare_data
-from cnnlab.engine.device import (
-    autocast,
-    bf16_supported,
-    pick_device,
-    seed_everything,
-    set_threads,
-)
+from cnnlab.engine.device import autocast, bf16_supported, pick_device, seed_everything, set_threads
 from cnnlab.engine.evaluate import evaluate
 from cnnlab.engine.optim import build_loss, build_optimizer, build_scheduler
 from cnnlab.engine.runs import RunLog, new_run_dir
@@ -228,7 +222,6 @@ def _loop(state: TrainState, loss_fn: Any, use_bf16: bool, interrupt: dict) -> N
     device = next(state.raw_model.parameters()).device
     start = time.perf_counter() - state.train_seconds
     eval_seconds = 0.0
-
     while state.step < state.total_steps and not state.stop_training:
         state.epoch_done = False
         _call(state, "on_epoch_begin")
