@@ -107,9 +107,10 @@ def fused_inference(
     """A :class:`FusedInference` of ``model`` for inputs like ``example`` (CPU models only)."""
     if _model_device(model).type != "cpu":
         raise ConfigError("fused inference (oneDNN graph) runs on the CPU only")
+    model = copy.deepcopy(model)  # the graph's constants must not alias the caller's weights
     if channels_last:
         example = example.contiguous(memory_format=torch.channels_last)
-        model = copy.deepcopy(model).to(memory_format=torch.channels_last)  # leave the caller's
+        model = model.to(memory_format=torch.channels_last)
     return FusedInference(model, example, bf16)
 
 
