@@ -249,8 +249,6 @@ def run(args) -> dict:
             row["accuracy"] = float(np.mean(logits.argmax(1) == labels))
     rows["notebook loop (DataLoader, batch 150)"]["times"] = nb_times
 
-    from cnnlab.engine.evaluate import fused_inference
-
     x1_cl = x1.contiguous(memory_format=torch.channels_last)
     single: dict[str, Callable[[], object]] = {}
     for t in thread_counts:
@@ -258,8 +256,7 @@ def run(args) -> dict:
         single[f"cnnlab channels_last, {t}T"] = torch_single(model, x1, cl=True)
         if use_bf16:
             single[f"cnnlab bf16 autocast, {t}T"] = torch_single(model, x1, bf16=True)
-        torch.set_num_threads(t)
-        one = fused_inference(model, x1, bf16=use_bf16, channels_last=True)
+        one, _ = make_fused(model, x1, 1, t, use_bf16)
         single[f"{fused_name}, {t}T"] = lambda one=one: one(x1_cl)
         s, x1np = sessions[t], x1.numpy()
         single[f"ONNX Runtime, {t}T"] = lambda s=s, x1np=x1np: s.run(None, {"input": x1np})

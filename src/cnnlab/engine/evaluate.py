@@ -69,19 +69,21 @@ class FusedInference(torch.nn.Module):
     shape profile and compile the graph (done here for ``example``'s shape).
     """
 
-    def __init__(self, model: torch.nn.Module, example: torch.Tensor, bf16: bool) -> None:
+    def __init__(
+        self, model: torch.nn.Module, example: torch.Tensor, bf16: bool, channels_last: bool
+    ) -> None:
         super().__init__()
         self.bf16 = bf16
         torch.jit.enable_onednn_fusion(True)  # process-wide; only affects TorchScript graphs
-        was_training = model.training
-        try:
-            with torch.no_grad(), self._autocast(), warnings.catch_warnings():
-                # torch 2.13 marks TorchScript deprecated; torch.compile, its suggested
-                # replacement, failed on this (channels_last bf16 conv) graph when measured
-                warnings.simplefilter("ignore", DeprecationWarning)
-                self.graph = torch.jit.freeze(torch.jit.trace(model.eval(), example))
-        finally:
-            model.train(was_training)
+        model = copy.deepcopy(model).eval()  # constants must not alias the caller's weights
+        if channels_last:
+            example = example.contiguous(memory_format=torch.channels_last)
+            model = model.to(memory_format=torch.channels_last)
+        with torch.no_grad(), self._autocast(), warnings.catch_warnings():
+            # torch 2.13 marks TorchScript deprecated; torch.compile, its suggested
+            # replacement, failed on this (channels_last bf16 conv) graph when measured
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.graph = torch.jit.freeze(torch.jit.trace(model, example))
         self.eval()
         for _ in range(2):  # the profiling runs
             self(example)
@@ -107,11 +109,7 @@ def fused_inference(
     """A :class:`FusedInference` of ``model`` for inputs like ``example`` (CPU models only)."""
     if _model_device(model).type != "cpu":
         raise ConfigError("fused inference (oneDNN graph) runs on the CPU only")
-    model = copy.deepcopy(model)  # the graph's constants must not alias the caller's weights
-    if channels_last:
-        example = example.contiguous(memory_format=torch.channels_last)
-        model = model.to(memory_format=torch.channels_last)
-    return FusedInference(model, example, bf16)
+    return FusedInference(model, example, bf16, channels_last)
 
 
 def _model_device(model: torch.nn.Module) -> torch.device:
