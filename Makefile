@@ -22,8 +22,10 @@ lint: venv
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
+# The browser tests need a Chromium: tools/ensure-chromium finds or installs one, or says how.
 test: venv
 	$(BIN)/ruff check src tests bench
+	CNNLAB_CHROMIUM=$$(tools/ensure-chromium $(BIN)/python) && export CNNLAB_CHROMIUM && \
 	$(BIN)/pytest -q
 
 demo: venv

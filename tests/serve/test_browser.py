@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("CNNLAB_CHROMIUM") or "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -85,8 +85,8 @@ def server(trained_run, tmp_path_factory):
 def page(server, tmp_path_factory):
     if not CHROMIUM.exists():
         pytest.fail(
-            f"{CHROMIUM} is missing: install Debian's Chromium (apt-get install chromium); "
-            "the browser test does not download browsers"
+            f"{CHROMIUM} is missing: run `make test` (it installs one: tools/ensure-chromium) "
+            "or set CNNLAB_CHROMIUM to a Chromium binary"
         )
     try:
         from playwright.sync_api import sync_playwright
