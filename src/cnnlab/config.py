@@ -12,6 +12,7 @@ saved in every run folder and checkpoint, so a run can be repeated from it alone
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,75 +21,132 @@ from typing import Any
 
 from cnnlab.errors import ConfigError
 
-CHOICES: dict[str, tuple[str, ...]] = {
-    "val_split": ("random", "last", "stratified"),
-    "validate_on": ("split", "test"),
-    "normalize": ("unit", "half", "meanstd", "pixel"),
-    "optimizer": ("sgd", "adam", "adamw", "nadam", "rmsprop"),
-    "schedule": ("constant", "step", "cosine", "one-cycle"),
-    "mode": ("min", "max"),
-    "device": ("auto", "cpu", "cuda"),
-}
+
+def _opt(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] | None = None,
+    range: str | None = None,
+    cli: bool = True,
+) -> Any:
+    """A config field with its one-line help, its valid values and whether it has a CLI flag.
+
+    ``range`` is an interval such as ``"[0, 1)"`` or a bound such as ``">0"`` / ``">=1"``;
+    numbers must also be finite. ``cli=False`` marks a config-only field (YAML and Python).
+    """
+    meta = {"help": help, "choices": choices, "range": range, "cli": cli}
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+SEED_MAX = 2**32 - 1  # NumPy's and torch's generators are seeded from a 32-bit integer here
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything a training run depends on (see the module docstring for precedence)."""
+    """Everything a training run depends on (see the module docstring for precedence).
+
+    Each field's help, valid values and command-line flag are declared here, once:
+    ``cnnlab train --help`` is generated from these fields.
+    """
 
     # -- model and data
-    model: str = "tutorial_cnn"  # registered model name (cnnlab models list)
-    model_kwargs: dict = field(default_factory=dict)  # extra create_model arguments
-    dataset: str = "mnist"  # mnist | fashion-mnist | digits | path to an image folder
-    data_dir: str | None = None  # folder searched first for the dataset files
-    download: bool = True  # download the dataset when it is not found locally
-    limit_train: int | None = None  # use only the first N training images (quick runs)
-    val_split: str = "random"  # how validation images are chosen: random | last | stratified
-    val_fraction: float = 0.1  # fraction of training images held out (0 = no validation)
-    val_size: int | None = None  # absolute number held out; overrides val_fraction
-    validate_on: str = "split"  # split: held-out train images; test: the test set (notebook 002)
-    normalize: str = "unit"  # unit [0,1] | half [-1,1] | meanstd | pixel (per-pixel standardise)
-    augment: bool = False  # random shifts/rotations per batch
-    augment_shift: int = 2  # max shift in pixels when augmenting
-    augment_rotate: float = 0.0  # max rotation in degrees when augmenting
-    augment_flip: bool = False  # also mirror half the images left-right (clothes, not digits)
-    whiten: bool = False  # start the first conv as a PCA whitening of training patches (airbench)
+    model: str = _opt("tutorial_cnn", "registered model name (cnnlab models)")
+    model_kwargs: dict = _opt({}, "extra create_model arguments (YAML or Python)", cli=False)
+    dataset: str = _opt("mnist", "mnist | fashion-mnist | digits | path to an image folder")
+    data_dir: str | None = _opt(None, "folder searched first for the dataset files")
+    download: bool = _opt(True, "download the dataset when it is not found locally")
+    limit_train: int | None = _opt(None, "train on the first N training images only", range=">=1")
+    val_split: str = _opt(
+        "random", "how validation images are chosen", choices=("random", "last", "stratified")
+    )
+    val_fraction: float = _opt(
+        0.1, "fraction of training images held out (0 = no validation)", range="[0, 1)"
+    )
+    val_size: int | None = _opt(
+        None, "number of training images held out; overrides val_fraction", range=">=0"
+    )
+    validate_on: str = _opt(
+        "split",
+        "split: held-out training images; test: the test set (notebook 002)",
+        choices=("split", "test"),
+    )
+    normalize: str = _opt(
+        "unit",
+        "unit [0,1] | half [-1,1] | meanstd | pixel (per-pixel standardisation)",
+        choices=("unit", "half", "meanstd", "pixel"),
+    )
+    augment: bool = _opt(False, "random shifts/rotations per batch")
+    augment_shift: int = _opt(2, "max shift in pixels when augmenting", range="[0, 64]")
+    augment_rotate: float = _opt(0.0, "max rotation in degrees when augmenting", range="[0, 180]")
+    augment_flip: bool = _opt(False, "also mirror half the images left-right (clothes, not digits)")
+    whiten: bool = _opt(False, "start the first conv as a PCA whitening of training patches")
     # -- optimisation
-    epochs: int = 5  # passes over the training split
-    max_steps: int | None = None  # stop after this many optimiser steps (overrides epochs)
-    batch_size: int = 150  # images per optimiser step (global, over all processes)
-    eval_batch_size: int = 1000  # images per forward pass when evaluating
-    optimizer: str = "adam"  # sgd | adam | adamw | nadam | rmsprop
-    lr: float | None = None  # peak learning rate; None = the optimiser's usual default
-    momentum: float = 0.0  # sgd / rmsprop momentum
-    nesterov: bool = False  # sgd Nesterov momentum (needs momentum > 0)
-    weight_decay: float = 0.0  # L2 penalty (decoupled for adamw)
-    label_smoothing: float = 0.0  # cross-entropy label smoothing in [0, 1)
-    schedule: str = "constant"  # learning-rate schedule: constant | step | cosine | one-cycle
-    step_epochs: float = 1.0  # step schedule: multiply lr by step_gamma every this many epochs
-    step_gamma: float = 0.1  # step schedule: factor per step
-    warmup_fraction: float = 0.25  # one-cycle: fraction of steps spent rising to lr
-    drop_last: bool = False  # drop the last incomplete training batch of each epoch
+    epochs: int = _opt(5, "passes over the training split", range=">=1")
+    max_steps: int | None = _opt(
+        None, "stop after this many optimiser steps (overrides epochs)", range=">=1"
+    )
+    batch_size: int = _opt(150, "images per optimiser step (over all processes)", range=">=1")
+    eval_batch_size: int = _opt(1000, "images per forward pass when evaluating", range=">=1")
+    optimizer: str = _opt("adam", "optimiser", choices=("sgd", "adam", "adamw", "nadam", "rmsprop"))
+    lr: float | None = _opt(
+        None, "peak learning rate; default: the optimiser's usual one", range="(0, 100]"
+    )
+    momentum: float = _opt(0.0, "sgd / rmsprop momentum", range="[0, 1)")
+    nesterov: bool = _opt(False, "sgd Nesterov momentum (needs momentum > 0)")
+    weight_decay: float = _opt(0.0, "L2 penalty (decoupled for adamw)", range="[0, 1]")
+    label_smoothing: float = _opt(0.0, "cross-entropy label smoothing", range="[0, 1)")
+    schedule: str = _opt(
+        "constant",
+        "learning-rate schedule",
+        choices=("constant", "step", "cosine", "one-cycle"),
+    )
+    step_epochs: float = _opt(
+        1.0, "step schedule: multiply lr by step_gamma every this many epochs", range=">0"
+    )
+    step_gamma: float = _opt(0.1, "step schedule: lr factor per step", range="(0, 1]")
+    warmup_fraction: float = _opt(
+        0.25, "one-cycle: fraction of steps spent rising to lr", range="(0, 1)"
+    )
+    drop_last: bool = _opt(False, "drop the last incomplete training batch of each epoch")
     # -- validation, early stopping, checkpoints
-    eval_every: int | None = None  # validate every N optimiser steps instead of every epoch
-    early_stopping: bool = False  # stop when `monitor` stops improving
-    monitor: str = "val_loss"  # metric watched by early stopping and the best checkpoint
-    mode: str = "min"  # min: lower is better (losses); max: higher is better (accuracy)
-    patience: int = 3  # evaluations without improvement before stopping
-    min_delta: float = 0.0  # smallest change that counts as an improvement
-    min_epochs: int = 0  # never stop before this many evaluations
-    restore_best_weights: bool = True  # end with the best weights, not the last
-    checkpoint_every: int | None = None  # also save `last` every N optimiser steps (mid-epoch)
+    eval_every: int | None = _opt(
+        None, "validate every N optimiser steps instead of every epoch", range=">=1"
+    )
+    early_stopping: bool = _opt(False, "stop when the monitored metric stops improving")
+    monitor: str = _opt(
+        "val_loss",
+        "metric for early stopping and the best checkpoint",
+        choices=("val_loss", "val_accuracy", "train_loss", "train_accuracy"),
+    )
+    mode: str = _opt("min", "min: lower is better (losses); max: higher is better (accuracies)",
+                     choices=("min", "max"))  # fmt: skip
+    patience: int = _opt(3, "evaluations without improvement before stopping", range=">=0")
+    min_delta: float = _opt(0.0, "smallest change that counts as an improvement", range=">=0")
+    min_epochs: int = _opt(0, "never stop early before this many epochs", range=">=0")
+    restore_best_weights: bool = _opt(True, "end with the best weights, not the last")
+    checkpoint_every: int | None = _opt(
+        None, "also save `last` every N optimiser steps (mid-epoch)", range=">=1"
+    )
     # -- execution
-    seed: int = 0  # seeds the split, shuffling, augmentation and initialisation
-    deterministic: bool = False  # deterministic algorithms (bit-repeatable CPU runs)
-    threads: int | None = None  # torch intra-op threads; None = number of usable cores
-    device: str = "auto"  # auto | cpu | cuda
-    channels_last: bool = False  # NHWC memory format (faster convolutions on CPU)
-    bf16: bool = False  # bfloat16 autocast when the device supports it (fp32 master weights)
+    seed: int = _opt(
+        0, "seeds the split, shuffling, augmentation and initialisation", range=f"[0, {SEED_MAX}]"
+    )
+    deterministic: bool = _opt(False, "deterministic algorithms (bit-repeatable CPU runs)")
+    threads: int | None = _opt(
+        None, "torch intra-op threads; default: the usable cores", range="[1, 1024]"
+    )
+    device: str = _opt("auto", "where to train", choices=("auto", "cpu", "cuda"))
+    channels_last: bool = _opt(False, "NHWC memory format (faster convolutions on CPU)")
+    bf16: bool = _opt(False, "bfloat16 autocast where the device supports it")
     # -- bookkeeping
-    runs_dir: str = "runs"  # parent folder of run folders
-    name: str | None = None  # run name; None = "<model>-<dataset>"
-    recipe: str | None = None  # recipe the config started from (informational)
+    runs_dir: str = _opt("runs", "parent folder of run folders")
+    name: str | None = _opt(None, "run name; default <model>-<dataset>")
+    recipe: str | None = _opt(
+        None, "the recipe the config started from (set by --recipe)", cli=False
+    )
 
     def with_overrides(self, **overrides: Any) -> TrainConfig:
         """Return a copy with ``overrides`` applied, checking names and types.
@@ -127,42 +185,82 @@ class TrainConfig:
         return self.name or f"{self.model}-{Path(self.dataset).name or 'data'}"
 
     def validate(self) -> None:
-        """Raise ConfigError for values that are out of range or inconsistent."""
-        for key, allowed in CHOICES.items():
-            if getattr(self, key) not in allowed:
-                raise ConfigError(
-                    f"{key}={getattr(self, key)!r} is not one of {', '.join(allowed)}"
-                )
-        positive = ("epochs", "batch_size", "eval_batch_size", "max_steps", "eval_every")
-        counts = ("checkpoint_every", "limit_train", "val_size", "threads")
-        for key in (*positive, *counts):
-            value = getattr(self, key)
-            if value is not None and value < (0 if key == "val_size" else 1):
-                raise ConfigError(f"{key}={value} must be positive")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ConfigError(f"val_fraction={self.val_fraction} must be in [0, 1)")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ConfigError(f"label_smoothing={self.label_smoothing} must be in [0, 1)")
-        if self.lr is not None and self.lr <= 0:
-            raise ConfigError(f"lr={self.lr} must be positive")
+        """Raise ConfigError (naming the option and its valid values) for out-of-range values."""
+        for f in dataclasses.fields(self):
+            _check_value(f, getattr(self, f.name))
         if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
             raise ConfigError("nesterov=True needs optimizer=sgd and momentum > 0")
         if "acc" in self.monitor and self.mode == "min":
             raise ConfigError(f"monitor={self.monitor!r} with mode='min' keeps the worst; use max")
-        if self.patience < 0 or self.min_epochs < 0:
-            raise ConfigError(
-                f"patience={self.patience}, min_epochs={self.min_epochs} must be >= 0"
-            )
+
+
+# Options that may change when a run is resumed: how long it trains and how it executes.
+RESUMABLE = ("epochs", "max_steps", "threads", "device", "checkpoint_every")
+
+
+def field_help(f: dataclasses.Field) -> str:
+    """One line for --help: the field's help, its valid values and its default."""
+    meta = f.metadata
+    parts = [meta["help"]]
+    if meta.get("choices"):
+        parts.append("one of " + ", ".join(meta["choices"]))
+    if meta.get("range"):
+        parts.append(meta["range"])
+    default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+    if default is not None and not isinstance(default, bool):
+        parts.append(f"default {default}")
+    return "; ".join(parts)
+
+
+def _check_value(f: dataclasses.Field, value: Any) -> None:
+    if value is None or isinstance(value, bool):
+        return
+    choices, interval = f.metadata.get("choices"), f.metadata.get("range")
+    if choices and value not in choices:
+        raise ConfigError(f"{f.name}={value!r} is not one of {', '.join(choices)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{f.name}={value} must be a finite number" + (
+            f" in {interval}" if interval else ""))  # fmt: skip
+    if interval and isinstance(value, (int, float)) and not _in_range(value, interval):
+        raise ConfigError(f"{f.name}={value} is out of range: must be {interval}")
+
+
+def _in_range(value: float, interval: str) -> bool:
+    """``value`` against ``"[lo, hi)"``-style intervals or ``">0"`` / ``">=1"`` bounds."""
+    if interval.startswith(">="):
+        return value >= float(interval[2:])
+    if interval.startswith(">"):
+        return value > float(interval[1:])
+    lo, hi = (float(x) for x in interval[1:-1].split(","))
+    low_ok = value >= lo if interval[0] == "[" else value > lo
+    high_ok = value <= hi if interval[-1] == "]" else value < hi
+    return low_ok and high_ok
+
+
+YAML_MAX_BYTES = 1_000_000  # a config file is a few hundred bytes; refuse anything huge
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; ConfigError when it is not one."""
+    """Read a YAML mapping of option: value; ConfigError (one line, naming the file) otherwise."""
     import yaml
 
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: not a regular file")
+    if path.stat().st_size > YAML_MAX_BYTES:
+        raise ConfigError(f"{path}: {path.stat().st_size:,} bytes is too large for a config file")
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{path}: nested too deeply") from exc
+    except ValueError as exc:  # Python refuses to parse integers of over 4,300 digits
+        raise ConfigError(f"{path}: a number too long to be an option value") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):

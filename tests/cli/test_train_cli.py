@@ -93,3 +93,28 @@ def test_unknown_yaml_key(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train", "--config", str(cfg)])
     assert "unknown option 'learning_rate'" in capsys.readouterr().err
+
+
+def test_resume_applies_length_flags_whatever_their_value_and_refuses_the_rest(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    base = [*FAST, "--runs-dir", str(runs), "--name", "r", "--val-fraction", "0"]
+    assert main(["train", *base, "--epochs", "1", "--json", "--quiet"]) == 0
+    run = runs / "r" / "version_0"
+    assert _last_json(capsys)["epochs"] == 1
+    # 5 is TrainConfig's default number of epochs: it must still apply on resume
+    assert main(["train", "--resume", str(run), "--epochs", "5", "--json", "--quiet"]) == 0
+    resumed = _last_json(capsys)
+    assert resumed["run_dir"] == str(run) and resumed["epochs"] == 5
+    # flags that cannot change on resume are refused, naming the flag, before anything runs
+    before = (run / "checkpoints" / "last.pt").read_bytes()
+    for flags, named in (
+        (["--model", "lenet5", "--lr", "0.5"], "--model lenet5"),
+        (["--lr", "0.5"], "--lr 0.5"),
+        (["--batch-size", "32"], "--batch-size 32"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(["train", "--resume", str(run), *flags])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and err.count("\n") == 1, err
+        assert named in err and "cannot change when resuming" in err and "--epochs" in err
+    assert (run / "checkpoints" / "last.pt").read_bytes() == before

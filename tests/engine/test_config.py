@@ -12,15 +12,71 @@ from cnnlab.config import RECIPES, TrainConfig, read_yaml, resolve_config
 from cnnlab.errors import ConfigError
 
 
-def test_every_field_has_a_comment():
-    import inspect
+def test_every_field_has_help_and_a_flag_or_is_marked_config_only():
+    from cnnlab.cli import build_parser
 
-    import cnnlab.config as mod
-
-    source = inspect.getsource(mod.TrainConfig)
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    flags = {a.dest: a for a in train._actions}
+    config_only = []
     for f in dataclasses.fields(TrainConfig):
-        line = next(ln for ln in source.splitlines() if ln.strip().startswith(f"{f.name}:"))
-        assert "#" in line, f.name
+        assert f.metadata.get("help"), f"{f.name} has no help"
+        if f.metadata["cli"]:
+            flag = flags.get(f.name)
+            assert flag is not None, f"{f.name} has no --{f.name.replace('_', '-')} flag"
+            assert flag.help.startswith(f.metadata["help"]), f.name  # the field's help, not a copy
+            assert flag.default is None  # unset flags never override recipes or YAML
+        else:
+            config_only.append(f.name)
+    assert config_only == ["model_kwargs", "recipe"]
+
+
+def test_generated_flags_parse_to_the_field_types():
+    from cnnlab.cli import build_parser
+    from cnnlab.cli.train_cmds import train_config_from_args
+
+    args = build_parser().parse_args(
+        ["train", "--epochs", "3", "--lr", "0.5", "--no-restore-best-weights", "--optimizer", "sgd"]
+    )
+    cfg = train_config_from_args(args)
+    assert (cfg.epochs, cfg.lr, cfg.restore_best_weights, cfg.optimizer) == (3, 0.5, False, "sgd")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("lr", float("inf"), "lr=inf must be a finite number in (0, 100]"),
+        ("lr", float("nan"), "lr=nan must be a finite number"),
+        ("augment_rotate", float("nan"), "augment_rotate=nan must be a finite number"),
+        ("momentum", -0.5, "momentum=-0.5 is out of range: must be [0, 1)"),
+        ("weight_decay", -1, "weight_decay=-1.0 is out of range: must be [0, 1]"),
+        ("seed", -1, "seed=-1 is out of range: must be [0, 4294967295]"),
+        ("seed", 2**64 + 1, "seed=18446744073709551617 is out of range"),
+        ("monitor", "val_acc", "monitor='val_acc' is not one of val_loss, val_accuracy"),
+        ("step_gamma", 0.0, "step_gamma=0.0 is out of range: must be (0, 1]"),
+    ],
+)
+def test_out_of_range_and_non_finite_options_are_refused(key, value, message):
+    with pytest.raises(ConfigError) as exc:
+        TrainConfig().with_overrides(**{key: value})
+    assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (b"seed: \xff\xfe", "not UTF-8"),
+        (b"model_kwargs: " + b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+        (b"seed: " + b"9" * 5001, "a number too long"),
+        (b"lr: .inf", None),  # parsed, then refused by the range check below
+    ],
+)
+def test_hostile_yaml_is_refused_in_one_line(tmp_path, text, message):
+    path = tmp_path / "run.yaml"
+    path.write_bytes(text)
+    with pytest.raises(ConfigError) as exc:
+        resolve_config(yaml_path=path)
+    assert "\n" not in str(exc.value)
+    assert (message or "lr=inf must be a finite number") in str(exc.value)
 
 
 def test_frozen_and_overrides_return_copies():
@@ -42,8 +98,8 @@ def test_frozen_and_overrides_return_copies():
         ("augment", "yes", "augment='yes' should be bool"),
         ("batch_size", True, "batch_size=True should be int"),
         ("optimizer", "adagrad", "optimizer='adagrad' is not one of"),
-        ("epochs", 0, "epochs=0 must be positive"),
-        ("val_fraction", 1.5, "val_fraction=1.5 must be in [0, 1)"),
+        ("epochs", 0, "epochs=0 is out of range: must be >=1"),
+        ("val_fraction", 1.5, "val_fraction=1.5 is out of range: must be [0, 1)"),
     ],
 )
 def test_bad_values_raise_config_error_naming_them(key, value, message):

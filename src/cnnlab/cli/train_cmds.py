@@ -13,59 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# CLI flag -> TrainConfig field, for flags whose name differs or that need no special handling.
-TRAIN_FLAGS: dict[str, tuple[str, Any, str]] = {
-    # name: (config key, type, help)
-    "model": ("model", str, "registered model name (cnnlab models list)"),
-    "dataset": ("dataset", str, "mnist | fashion-mnist | digits | path/to/image-folder"),
-    "data_dir": ("data_dir", str, "folder searched first for dataset files"),
-    "limit_train": ("limit_train", int, "train on the first N training images only"),
-    "val_split": ("val_split", str, "random | last | stratified"),
-    "val_fraction": ("val_fraction", float, "fraction of training images held out (0: none)"),
-    "val_size": ("val_size", int, "number of training images held out"),
-    "validate_on": ("validate_on", str, "split (held-out train images) | test (notebook 002)"),
-    "normalize": ("normalize", str, "unit | half | meanstd | pixel"),
-    "augment_shift": ("augment_shift", int, "max shift in pixels when augmenting"),
-    "augment_rotate": ("augment_rotate", float, "max rotation in degrees when augmenting"),
-    "epochs": ("epochs", int, "passes over the training split"),
-    "max_steps": ("max_steps", int, "stop after this many optimiser steps"),
-    "batch_size": ("batch_size", int, "images per optimiser step"),
-    "eval_batch_size": ("eval_batch_size", int, "images per forward pass when evaluating"),
-    "optimizer": ("optimizer", str, "sgd | adam | adamw | nadam | rmsprop"),
-    "lr": ("lr", float, "peak learning rate (default: the optimiser's usual one)"),
-    "momentum": ("momentum", float, "sgd / rmsprop momentum"),
-    "weight_decay": ("weight_decay", float, "L2 penalty (decoupled for adamw)"),
-    "label_smoothing": ("label_smoothing", float, "label smoothing in [0, 1)"),
-    "schedule": ("schedule", str, "constant | step | cosine | one-cycle"),
-    "step_epochs": ("step_epochs", float, "step schedule: epochs between lr drops"),
-    "step_gamma": ("step_gamma", float, "step schedule: lr factor per drop"),
-    "warmup_fraction": ("warmup_fraction", float, "one-cycle: fraction of steps rising to lr"),
-    "eval_every": ("eval_every", int, "validate every N steps instead of every epoch"),
-    "monitor": ("monitor", str, "metric for early stopping and best checkpoint"),
-    "mode": ("mode", str, "min (losses) | max (accuracies)"),
-    "patience": ("patience", int, "evaluations without improvement before stopping"),
-    "min_delta": ("min_delta", float, "smallest change counted as improvement"),
-    "min_epochs": ("min_epochs", int, "never stop early before this many epochs"),
-    "checkpoint_every": ("checkpoint_every", int, "also save `last` every N steps"),
-    "seed": ("seed", int, "seed for split, shuffling, augmentation and init"),
-    "threads": ("threads", int, "torch threads (default: usable cores)"),
-    "device": ("device", str, "auto | cpu | cuda"),
-    "runs_dir": ("runs_dir", str, "parent folder of run folders (default ./runs)"),
-    "name": ("name", str, "run name (default <model>-<dataset>)"),
-}
-BOOL_FLAGS = {
-    "augment": "random shifts/rotations per batch",
-    "augment_flip": "with --augment: mirror half the images left-right (clothes, not digits)",
-    "nesterov": "Nesterov momentum (sgd)",
-    "early_stopping": "stop when --monitor stops improving",
-    "restore_best_weights": "end with the best weights (default on)",
-    "deterministic": "deterministic algorithms (bit-repeatable CPU runs)",
-    "channels_last": "NHWC memory format",
-    "bf16": "bfloat16 autocast when the hardware supports it",
-    "drop_last": "drop the last incomplete batch of each epoch",
-    "whiten": "start the first conv as a PCA whitening of training patches",
-}
-
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("train", help="train a model (Keras-style fit with checkpoints)")
@@ -75,11 +22,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--recipe", help=f"named preset: {' | '.join(RECIPES)} (flags and --config override it)"
     )
-    for flag, (_, typ, hlp) in TRAIN_FLAGS.items():
-        p.add_argument("--" + flag.replace("_", "-"), dest=flag, type=typ, default=None, help=hlp)
-    for flag, hlp in BOOL_FLAGS.items():
-        opt = "--" + flag.replace("_", "-")
-        p.add_argument(opt, dest=flag, action=argparse.BooleanOptionalAction, help=hlp)
+    add_config_flags(p)
     p.add_argument("--resume", metavar="RUN", help="runs/NAME/version_N, runs/NAME or auto")
     p.add_argument(
         "--nproc",
@@ -155,33 +98,78 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="last stdout line: a JSON summary")
 
 
+def config_flags() -> list[tuple[str, Any]]:
+    """(flag dest, dataclass field) for every TrainConfig field that has a command-line flag."""
+    import dataclasses
+
+    from cnnlab.config import TrainConfig
+
+    return [(f.name, f) for f in dataclasses.fields(TrainConfig) if f.metadata.get("cli", True)]
+
+
+def add_config_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field, generated from the field's type, help and valid values."""
+    import typing
+
+    from cnnlab.config import TrainConfig, _base, field_help
+
+    hints = typing.get_type_hints(TrainConfig)
+    group = p.add_argument_group("training options (also YAML keys of --config)")
+    for name, f in config_flags():
+        opt, typ = "--" + name.replace("_", "-"), _base(hints[name])
+        if typ is bool:
+            group.add_argument(opt, dest=name, action=argparse.BooleanOptionalAction,
+                               help=field_help(f))  # fmt: skip
+        else:
+            meta = "|".join(f.metadata["choices"]) if f.metadata.get("choices") else None
+            group.add_argument(opt, dest=name, type=typ, default=None, metavar=meta,
+                               help=field_help(f))  # fmt: skip
+
+
+def given_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The config flags given on the command line (every flag defaults to None)."""
+    return {
+        name: getattr(args, name) for name, _ in config_flags() if getattr(args, name) is not None
+    }
+
+
 def train_config_from_args(args: argparse.Namespace):
     """Defaults < --recipe < --config YAML < flags."""
     from cnnlab.config import resolve_config
 
-    flags = {key: getattr(args, flag) for flag, (key, _, _) in TRAIN_FLAGS.items()}
-    flags.update({flag: getattr(args, flag) for flag in BOOL_FLAGS})
-    return resolve_config(recipe=args.recipe, yaml_path=args.config, **flags)
+    return resolve_config(recipe=args.recipe, yaml_path=args.config, **given_flags(args))
+
+
+def resume_from_args(args: argparse.Namespace):
+    """(run folder, config) for ``--resume``: its saved config plus the flags that may change."""
+    from cnnlab.config import TrainConfig
+    from cnnlab.engine.runs import find_resume_dir, resume_config
+    from cnnlab.errors import ConfigError
+
+    if args.config or args.recipe:
+        raise ConfigError("--config and --recipe cannot be combined with --resume")
+    given = given_flags(args)
+    where = TrainConfig(
+        **{k: given[k] for k in ("model", "dataset", "name", "runs_dir") if k in given}
+    )
+    run_dir = find_resume_dir(args.resume, where.runs_dir, where.run_name)
+    return run_dir, resume_config(run_dir, given)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from cnnlab.engine import distributed as ddp
     from cnnlab.engine import fit
     from cnnlab.engine.loop import TrainingInterrupted
-    from cnnlab.engine.runs import find_resume_dir
     from cnnlab.viz.training import CurvesCallback
 
     # DDP (engine/distributed.py): --nproc re-executes this command under torchrun; under
     # torchrun every rank trains, rank 0 alone prints and writes.
     if args.nproc and args.nproc > 1 and not ddp.launched_by_torchrun():
         ddp.exec_torchrun(args.nproc, sys.argv[1:])
-    config = train_config_from_args(args)
     main = ddp.env_rank() == 0
-    resume = None
-    if args.resume:
-        resume = find_resume_dir(args.resume, config.runs_dir, config.run_name)
-        if main:
-            _say(args, f"resuming {resume}")
+    resume, config = resume_from_args(args) if args.resume else (None, train_config_from_args(args))
+    if resume is not None and main:
+        _say(args, f"resuming {resume}")
     progress = None if (args.quiet or args.json or not main) else TqdmProgress()
     if ddp.launched_by_torchrun():
         result = ddp.fit_distributed(

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from cnnlab.config import TrainConfig
+from cnnlab.config import RESUMABLE, TrainConfig
 from cnnlab.engine import checkpoint as ckpt
 from cnnlab.engine.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from cnnlab.engine.data_setup import PreparedData, make_loader, prepare_data
@@ -357,10 +357,9 @@ def _prepare_data_main_first(config: TrainConfig, payload: dict | None, dist: An
 
 
 def _resume_overrides(requested: TrainConfig, saved: TrainConfig) -> dict[str, Any]:
-    """On resume only the length of training and the execution details may change."""
-    keys = ("epochs", "max_steps", "threads", "device", "checkpoint_every")
-    default = TrainConfig()
-    return {k: getattr(requested, k) for k in keys if getattr(requested, k) != getattr(default, k)}
+    """On resume only the length of training and the execution details may change: they are
+    taken from ``requested`` (the CLI builds it with :func:`cnnlab.engine.runs.resume_config`)."""
+    return {k: getattr(requested, k) for k in RESUMABLE}
 
 
 def _new_run(config: TrainConfig, dist: Any) -> Path:

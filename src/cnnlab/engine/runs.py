@@ -14,7 +14,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cnnlab.errors import CheckpointError
+from cnnlab.config import RESUMABLE, TrainConfig
+from cnnlab.errors import CheckpointError, ConfigError
 from cnnlab.fileio import atomic_write_text
 
 METRIC_COLUMNS = (
@@ -65,6 +66,30 @@ def find_resume_dir(spec: str, runs_dir: str | Path, name: str) -> Path:
     if not candidates:
         raise CheckpointError(f"nothing to resume in {path}: no checkpoints/last.pt found")
     return candidates[-1]
+
+
+def resume_config(run_dir: str | Path, changes: dict[str, Any]) -> TrainConfig:
+    """The config a resumed run continues with: its saved one, plus ``changes`` to the options
+    that may change on resume (:data:`cnnlab.config.RESUMABLE`).
+
+    Any other option given with a different value than the run's is refused (naming it), since
+    it would silently not apply; ``runs_dir`` and ``name`` only locate the run.
+    """
+    run_dir = Path(run_dir)
+    saved = TrainConfig.from_yaml(run_dir / "config.yaml")
+    for key, value in changes.items():
+        if (
+            key not in RESUMABLE
+            and key not in ("runs_dir", "name")
+            and value != getattr(saved, key)
+        ):
+            flag = "--" + key.replace("_", "-")
+            allowed = ", ".join("--" + k.replace("_", "-") for k in RESUMABLE)
+            raise ConfigError(
+                f"{flag} {value} cannot change when resuming {run_dir} (the run has "
+                f"{getattr(saved, key)}); only {allowed} can"
+            )
+    return saved.with_overrides(**{k: v for k, v in changes.items() if k in RESUMABLE})
 
 
 class RunLog:
