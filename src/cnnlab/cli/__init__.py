@@ -15,6 +15,17 @@ import sys
 from cnnlab import __version__
 from cnnlab.errors import CnnlabError
 
+# Optional dependencies -> the extra that installs them (pyproject.toml's optional-dependencies).
+EXTRAS = {
+    "fastapi": "serve",
+    "uvicorn": "serve",
+    "multipart": "serve",
+    "python_multipart": "serve",
+    "onnx": "export",
+    "onnxruntime": "export",
+    "onnxscript": "export",
+}
+
 # Sub-command modules, in the order they appear in --help.
 COMMAND_MODULES = (
     "cnnlab.cli.ops_cmds",
@@ -68,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except CnnlabError as exc:
         fail(str(exc))
+    except ModuleNotFoundError as exc:
+        extra = EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        fail(f"cnnlab {args.command} needs {exc.name}: pip install 'cnnlab[{extra}]'")
     except FileNotFoundError as exc:
         fail(f"file not found: {exc.filename or exc}")
     except PermissionError as exc:

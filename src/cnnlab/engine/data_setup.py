@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab.config import TrainConfig
+from cnnlab.errors import DataError
 
 BUILTIN = ("mnist", "fashion-mnist", "digits")
 
@@ -21,11 +22,26 @@ def is_folder_dataset(name: str) -> bool:
     return name not in BUILTIN
 
 
+def unknown_dataset(name: str) -> str:
+    """The one-line error for a dataset that is neither a known name nor a folder."""
+    import difflib
+
+    canon = name.lower().replace("_", "-").replace(" ", "-")
+    near = difflib.get_close_matches(canon, BUILTIN, n=1, cutoff=0.6)
+    hint = f"; did you mean {near[0]}?" if near else ""
+    return (
+        f"unknown dataset {name!r}: not one of {', '.join(BUILTIN)} "
+        f"and not an image folder{hint}"
+    )
+
+
 def load_split(name: str, split: str, data_dir: str | None = None, download: bool = True):
     """One split of a built-in dataset, or the whole image folder."""
     from cnnlab.data import load_dataset, load_image_folder
 
     if is_folder_dataset(name):
+        if not Path(name).is_dir():
+            raise DataError(unknown_dataset(name))
         return load_image_folder(Path(name))
     return load_dataset(name, split=split, data_dir=data_dir, download=download)
 
