@@ -185,3 +185,48 @@ def test_console_script_prints_no_traceback():
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("cnnlab: error: stride=0") and "Traceback" not in proc.stderr
+
+
+EDGE = "-1,-1,-1;-1,8,-1;-1,-1,-1"  # notebook 000's edge kernel, starts with a minus sign
+
+
+def test_filter_takes_a_kernel_literal_that_starts_with_minus(run_cli, tmp_path):
+    out = tmp_path / "edge.png"
+    code, text, err = run_cli("filter", "china", "--kernel", EDGE, "--gray", "--out", str(out))
+    assert code == 0, err
+    assert "(3x3)" in text and np.asarray(Image.open(out)).shape == (427, 640)
+    code, _, err = run_cli("filter", "china", "-k", EDGE, "--out", str(out))
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["conv2d", "-1,2;3,-4", "--kernel", EDGE, "--mode", "same"],
+        ["conv2d", "-1,2;3,-4", "-k", "-1,0;0,1"],
+        ["conv1d", "-1.5,2,-3e-1", "--kernel", "-1,-2"],
+        ["conv1d", "-1", "-k", "-2"],
+    ],
+)
+def test_negative_signals_and_kernels(run_cli, argv):
+    code, out, err = run_cli(*argv)
+    assert code == 0, err
+    assert out.startswith("[")
+
+
+def test_viz_conv_takes_negative_literals(run_cli, tmp_path):
+    out = tmp_path / "conv.png"
+    code, _, err = run_cli(
+        "viz",
+        "conv",
+        "--input",
+        "-1,2,3;4,-5,6;7,8,-9",
+        "--kernel",
+        "-1,0;0,1",
+        "--padding",
+        "valid",
+        "--out",
+        str(out),
+    )
+    assert code == 0, err
+    assert out.is_file()

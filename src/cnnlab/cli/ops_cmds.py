@@ -7,19 +7,11 @@ Negative literals work without ``--``: ``cnnlab conv1d -1,2,3 --kernel 1,-1``.
 from __future__ import annotations
 
 import argparse
-import re
 
 import numpy as np
 
+from cnnlab.cli._literals import allow_negative_literals
 from cnnlab.errors import CnnlabError
-
-# argparse treats "-1,2" as an option unless it looks like a negative number to it.
-_NEGATIVE_LITERAL = re.compile(r"^-[\d.][\d.,;eE+\- ]*$")
-
-
-def _allow_negative_literals(parser: argparse.ArgumentParser) -> None:
-    if hasattr(parser, "_negative_number_matcher"):
-        parser._negative_number_matcher = _NEGATIVE_LITERAL
 
 
 def format_array(arr: np.ndarray) -> str:
@@ -83,7 +75,7 @@ def _conv_options(p: argparse.ArgumentParser, two_d: bool) -> None:
         help="cross-correlate (no kernel flip), as deep-learning layers do",
     )
     p.add_argument("--method", choices=("auto", "direct", "fft"), default="auto")
-    _allow_negative_literals(p)
+    allow_negative_literals(p)
 
 
 def cmd_conv1d(args) -> int:
@@ -240,6 +232,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--equalize", action="store_true", help="same as --scale clahe")
     p.add_argument("--clip-limit", type=float, default=0.03, help="CLAHE clip limit")
+    allow_negative_literals(p)
     p.set_defaults(func=cmd_filter)
 
     p = subparsers.add_parser("pool", help="max / average / depth-wise pooling of an image")
