@@ -149,7 +149,7 @@ def cmd_filter(args) -> int:
 
     kernel = parse_kernel(args.kernel)
     img = load_named_image(args.image, gray=args.gray)
-    out = apply_kernel(img, kernel, boundary=args.boundary)
+    out = apply_kernel(img, kernel, boundary=args.boundary, fillvalue=args.fillvalue)
     scale = "clahe" if args.equalize else args.scale
     shown = scale_for_display(out, scale, clip_limit=args.clip_limit)
     path = save_image(args.out, shown)
@@ -191,6 +191,17 @@ def cmd_pool(args) -> int:
     return 0
 
 
+BOUNDARIES = (  # the boundaries of cnnlab.ops.filters (kept here so --help imports no SciPy)
+    "zero",
+    "valid",
+    "replicate",
+    "reflect",
+    "symmetric",
+    "circular",
+    "constant",
+)
+
+
 def register(subparsers) -> None:
     """Add conv1d, conv2d, outsize, filter and pool to the ``cnnlab`` parser."""
     p = subparsers.add_parser("conv1d", help="1-D convolution of a vector literal")
@@ -223,7 +234,17 @@ def register(subparsers) -> None:
     p.add_argument("--out", "-o", help="output PNG path")
     p.add_argument("--list", action="store_true", help="list the kernel catalogue")
     p.add_argument("--gray", action="store_true", help="convert to grayscale first")
-    p.add_argument("--boundary", choices=("zero", "valid", "replicate"), default="zero")
+    p.add_argument(
+        "--boundary",
+        choices=BOUNDARIES,
+        default="zero",
+        help="what lies beyond the image: zeros, crop (valid), the border pixel extended "
+        "(replicate), a mirror (reflect, symmetric), wrap-around (circular) or --fillvalue "
+        "(constant)",
+    )
+    p.add_argument(
+        "--fillvalue", type=float, default=0.0, help="value beyond the border for constant"
+    )
     p.add_argument(
         "--scale",
         choices=("clip", "abs", "minmax", "clahe"),

@@ -1,9 +1,12 @@
 """Image filters: a named kernel catalogue, kernel parsing, filtering and display scaling.
 
-Filtering is TRUE convolution (``scipy.signal.convolve2d``, as notebook 000 does), with one
-of the three boundary treatments notebook 001 names: ``zero`` (pad with zeros, output the
-input's size), ``valid`` (crop: only positions where the kernel fits) and ``replicate``
-(extend the border pixels outwards).
+Filtering is TRUE convolution (``scipy.signal.convolve2d``, as notebook 000 does). The
+boundary says what lies beyond the image: ``zero`` (zeros, output the input's size), ``valid``
+(crop: only positions where the kernel fits), ``replicate`` (extend the border pixels
+outwards: the "extension" boundary of notebook 001), ``reflect`` (mirror without repeating
+the border pixel), ``symmetric`` (mirror repeating it: SciPy's ``boundary="symm"``),
+``circular`` (wrap around: SciPy's ``"wrap"``) or ``constant`` (``fillvalue``: SciPy's
+``"fill"``). Every boundary but ``valid`` keeps the image size.
 """
 
 from __future__ import annotations
@@ -17,9 +20,8 @@ import numpy as np
 from cnnlab.errors import CnnlabError
 from cnnlab.ops.clahe import clahe
 from cnnlab.ops.conv import as_real_array, conv2d
-from cnnlab.ops.shapes import resolve_padding
 
-BOUNDARIES = ("zero", "valid", "replicate")
+BOUNDARIES = ("zero", "valid", "replicate", "reflect", "symmetric", "circular", "constant")
 SCALES = ("clip", "abs", "minmax", "clahe")
 COLOR_MODES = ("channels", "gray")
 LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R 601, as cnnlab.images uses
@@ -170,23 +172,25 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return img[..., :3] @ LUMA if img.ndim == 3 else img
 
 
-def _filter_plane(plane: np.ndarray, kernel: np.ndarray, boundary: str) -> np.ndarray:
-    if boundary == "zero":
-        return conv2d(plane, kernel, "same")
+def _filter_plane(plane: np.ndarray, kernel: np.ndarray, boundary: str, fill: float):
     if boundary == "valid":
         return conv2d(plane, kernel, "valid")
-    pads = [resolve_padding(plane.shape[a], kernel.shape[a], "same", flip=True) for a in (0, 1)]
-    return conv2d(np.pad(plane, pads, mode="edge"), kernel, "valid")
+    mode = "zeros" if boundary == "zero" else boundary
+    return conv2d(plane, kernel, "same", padding_mode=mode, fillvalue=fill)
 
 
-def apply_kernel(image, kernel, boundary: str = "zero", color: str = "channels") -> np.ndarray:
+def apply_kernel(
+    image, kernel, boundary: str = "zero", color: str = "channels", fillvalue: float = 0.0
+) -> np.ndarray:
     """Convolve an image (H, W) or (H, W, C) with a kernel (spec or array).
 
     Args:
         image: float array, gray (H, W) or colour (H, W, C).
         kernel: anything :func:`parse_kernel` accepts.
-        boundary: "zero", "valid" or "replicate" (see module docstring).
+        boundary: "zero", "valid", "replicate", "reflect", "symmetric", "circular" or
+            "constant" (see module docstring).
         color: "channels" filters each channel; "gray" converts colour to luma first.
+        fillvalue: the value beyond the border for ``boundary="constant"``.
 
     Returns:
         float64 filtered image, (H', W') or (H', W', C), unscaled (see :func:`scale_for_display`).
@@ -196,6 +200,8 @@ def apply_kernel(image, kernel, boundary: str = "zero", color: str = "channels")
     """
     if boundary not in BOUNDARIES:
         raise CnnlabError(f"boundary={boundary!r} is not one of {', '.join(BOUNDARIES)}")
+    if fillvalue != 0 and boundary != "constant":
+        raise CnnlabError(f"fillvalue={fillvalue:g} is only used with boundary='constant'")
     if color not in COLOR_MODES:
         raise CnnlabError(f"color={color!r} is not one of {', '.join(COLOR_MODES)}")
     k = parse_kernel(kernel)
@@ -203,10 +209,11 @@ def apply_kernel(image, kernel, boundary: str = "zero", color: str = "channels")
     if img.ndim == 3 and color == "gray":
         img = to_gray(img)
     if img.ndim == 2:
-        return _filter_plane(img, k, boundary)
+        return _filter_plane(img, k, boundary, fillvalue)
     if img.ndim != 3:
         raise CnnlabError(f"image has shape {img.shape}; expected (H, W) or (H, W, C)")
-    return np.stack([_filter_plane(img[..., c], k, boundary) for c in range(img.shape[2])], -1)
+    planes = [_filter_plane(img[..., c], k, boundary, fillvalue) for c in range(img.shape[2])]
+    return np.stack(planes, -1)
 
 
 def scale_for_display(
