@@ -62,12 +62,13 @@ def pad_array(x: np.ndarray, pads, mode: str, fillvalue: float = 0) -> np.ndarra
             fillvalue = int(fillvalue)
             x = x.astype(object if x.dtype == np.uint64 else np.int64, copy=False)
         return np.pad(x, lead + [tuple(p) for p in pads], constant_values=fillvalue)
-    for axis, (before, after) in zip(range(x.ndim - len(pads), x.ndim), pads, strict=True):
-        n, most = x.shape[axis], max(before, after)
-        if (mode == "reflect" and most >= n) or most > n:
-            rule = "smaller than" if mode == "reflect" else "at most"
-            raise CnnlabError(
-                f"padding=({before}, {after}) must be {rule} the input size {n} "
-                f"for padding_mode={mode!r}"
-            )
+    if mode != "replicate":  # the other mirrors and wraps must stay within one input length
+        for axis, (before, after) in zip(range(x.ndim - len(pads), x.ndim), pads, strict=True):
+            n, most = x.shape[axis], max(before, after)
+            if (mode == "reflect" and most >= n) or most > n:
+                rule = "smaller than" if mode == "reflect" else "at most"
+                raise CnnlabError(
+                    f"padding=({before}, {after}) must be {rule} the input size {n} "
+                    f"for padding_mode={mode!r}"
+                )
     return np.pad(x, lead + [tuple(p) for p in pads], mode=_NUMPY_MODES[mode])
