@@ -115,6 +115,7 @@ def test_conv1d_padding_modes_equal_torch(n, m, pad, stride, dilation, mode, int
     np.testing.assert_allclose(back, got, rtol=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
 @FAST
 @given(
     groups=st.integers(1, 2),
