@@ -103,18 +103,38 @@ def _number(text: str, spec: str, what: str = "kernel") -> float:
     return value
 
 
-def parse_matrix(spec: str, what: str = "kernel") -> np.ndarray:
-    """``"0,-1,0;-1,5,-1;0,-1,0"`` -> 2-D float array (rows split by ';', values by ',')."""
+def _integer(text: str) -> int | None:
+    """``"-12"`` -> -12; anything that is not a plain integer literal -> None."""
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def parse_matrix(spec: str, what: str = "kernel", *, keep_integers: bool = False) -> np.ndarray:
+    """``"0,-1,0;-1,5,-1;0,-1,0"`` -> 2-D array (rows split by ';', values by ',').
+
+    The result is float64, or with ``keep_integers=True`` and only integer literals, int64
+    holding them exactly (so integer convolution stays exact beyond ``2**53``).
+
+    >>> parse_matrix("1,2;3,4").dtype.name, parse_matrix("1,2", keep_integers=True).dtype.name
+    ('float64', 'int64')
+    """
     rows = [r for r in spec.strip().strip("[]").split(";")]
-    values = [
-        [_number(v, spec, what) for v in row.replace(" ", ",").split(",") if v.strip()]
-        for row in rows
-    ]
+    tokens = [[v for v in row.replace(" ", ",").split(",") if v.strip()] for row in rows]
+    values = [[_number(v, spec, what) for v in row] for row in tokens]
     if not values or any(len(r) == 0 for r in values):
         raise CnnlabError(f"{what} {spec!r} has an empty row")
     if len({len(r) for r in values}) != 1:
         lengths = [len(r) for r in values]
         raise CnnlabError(f"{what} {spec!r} has rows of different lengths {lengths}")
+    if keep_integers:
+        ints = [[_integer(v) for v in row] for row in tokens]
+        if all(v is not None for row in ints for v in row):
+            big = [v for row in ints for v in row if not -(2**63) <= v < 2**63]
+            if big:
+                raise CnnlabError(f"{what} {spec!r}: {big[0]} does not fit in int64")
+            return np.array(ints, dtype=np.int64)
     return np.array(values, dtype=np.float64)
 
 
@@ -133,10 +153,11 @@ def _load_file(path: Path) -> np.ndarray:
     return as_real_array(arr, f"kernel file {path}", 2).astype(np.float64)
 
 
-def parse_kernel(spec) -> np.ndarray:
+def parse_kernel(spec, *, keep_integers: bool = False) -> np.ndarray:
     """A kernel from a catalogue name, a matrix literal, a .npy/.txt/.csv file, or an array.
 
     Names take ``:``-separated numbers: ``"gaussian:5:1.0"``, ``"vline:7"``, ``"box:5"``.
+    ``keep_integers`` applies to literals, as in :func:`parse_matrix`.
 
     >>> parse_kernel("0,-1,0;-1,5,-1;0,-1,0").tolist() == parse_kernel("sharpen").tolist()
     True
@@ -161,7 +182,7 @@ def parse_kernel(spec) -> np.ndarray:
             raise CnnlabError(f"kernel {text!r}: too many ':' arguments for {name}") from None
         return kernel
     if "," in text or ";" in text or text.lstrip("+-").replace(".", "", 1).isdigit():
-        return parse_matrix(text)
+        return parse_matrix(text, keep_integers=keep_integers)
     names = ", ".join(KERNELS)
     raise CnnlabError(f"unknown kernel {spec!r}; known kernels: {names} (or a literal/file)")
 
