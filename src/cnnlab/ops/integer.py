@@ -26,10 +26,13 @@ def _fits_int64(a: np.ndarray) -> bool:
 def _tap_sum(xp, k, stride, dilation, out_shape, dtype):
     """``out[i, j] = sum_ab xp[i*s1 + a*d1, j*s2 + b*d2] * k[a, b]`` over the non-zero taps."""
     out = np.zeros(out_shape, dtype=dtype)
+    product = np.empty(out_shape, dtype=dtype)  # one buffer for every tap's product
     (s1, s2), (d1, d2), (h, w) = stride, dilation, out_shape
     for a, b in zip(*np.nonzero(k != 0), strict=True):
         r, c = a * d1, b * d2
-        out += k[a, b] * xp[r : r + s1 * (h - 1) + 1 : s1, c : c + s2 * (w - 1) + 1 : s2]
+        view = xp[r : r + s1 * (h - 1) + 1 : s1, c : c + s2 * (w - 1) + 1 : s2]
+        np.multiply(view, k[a, b], out=product)
+        out += product
     return out
 
 
