@@ -160,8 +160,9 @@ def correlate2d(
 ) -> np.ndarray:
     """2-D cross-correlation (no flip), what deep-learning conv layers compute.
 
-    Same arguments as :func:`conv2d`. ``"same"`` always follows TensorFlow/PyTorch (extra zero
-    bottom/right).
+    Same arguments as :func:`conv2d`. ``"same"`` always follows TensorFlow/PyTorch (an odd
+    extra zero goes bottom/right; ``scipy.signal.correlate2d`` puts it top/left, so the two
+    differ by one position for even-sized kernels).
 
     >>> correlate2d([[200] * 5] * 3 + [[0] * 5] * 3, [[10, 10, 10], [0, 0, 0], [-10, -10, -10]])
     array([[   0,    0,    0],
@@ -239,6 +240,8 @@ def correlate1d(
     fillvalue: float = 0,
 ) -> np.ndarray:
     """1-D cross-correlation (no flip); same arguments as :func:`conv1d`.
+
+    ``"same"`` is torch's ``F.conv1d(padding="same")`` (see :func:`correlate2d`).
 
     >>> correlate1d([1, 2, 3, 4], [1, -1])
     array([-1, -1, -1])
