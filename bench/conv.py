@@ -10,6 +10,11 @@ median wall-clock times are in the JSON too). cnnlab's "auto" choice is shown
 with the method it picked, and cnnlab's forced direct / fft paths are measured too. The
 notebook-000 naive loop is measured for n <= 256 only; for larger n its time is extrapolated
 from n = 256 by the number of output pixels and marked with "~" (and "extrapolated" in JSON).
+
+``--dtype int64`` measures the exact integer path instead: int64 images with values up to
+2**20 and kernels up to 100, cnnlab (integer direct sums) against scipy.signal.convolve2d on
+the same int64 arrays (also integer arithmetic) and cnnlab on their float64 copies (the
+float path, for reference; it is exact only while every sum stays below 2**53).
 """
 
 from __future__ import annotations
@@ -97,6 +102,46 @@ def bench_case(n: int, m: int, mode: str, repeats: int, naive_cache: dict) -> di
     }
 
 
+def bench_int_case(n: int, m: int, mode: str, repeats: int) -> dict:
+    rng = np.random.default_rng(n * 100 + m)
+    x, k = rng.integers(-(2**20), 2**20, (n, n)), rng.integers(-100, 101, (m, m))
+    xf, kf = x.astype(np.float64), k.astype(np.float64)
+    fns = {
+        "cnnlab_int": lambda: conv2d(x, k, mode),
+        "scipy_int": lambda: scipy.signal.convolve2d(x, k, mode),
+        "cnnlab_float": lambda: conv2d(xf, kf, mode),
+    }
+    for fn in fns.values():
+        fn()
+    ms, wall = median_ms(fns, repeats)
+    ours = conv2d(x, k, mode)
+    return {
+        "n": n,
+        "m": m,
+        "mode": mode,
+        "dtype": "int64",
+        **{f"{name}_ms": round(v, 4) for name, v in ms.items()},
+        **{f"{name}_wall_ms": round(v, 4) for name, v in wall.items()},
+        "ratio_to_scipy_int": round(ms["cnnlab_int"] / ms["scipy_int"], 3),
+        "exact_vs_scipy_int": bool(np.array_equal(ours, scipy.signal.convolve2d(x, k, mode))),
+    }
+
+
+def int_table(rows: list[dict]) -> str:
+    lines = [
+        "| image | kernel | cnnlab int64 (exact) | scipy convolve2d int64 | cnnlab float64 "
+        "| cnnlab / scipy |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['n']}x{r['n']} | {r['m']}x{r['m']} | {fmt(r['cnnlab_int_ms'])} "
+            f"| {fmt(r['scipy_int_ms'])} | {fmt(r['cnnlab_float_ms'])} "
+            f"| {r['ratio_to_scipy_int']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def fmt(v: float) -> str:
     return f"{v:.3f}" if v < 10 else f"{v:.1f}" if v < 1000 else f"{v:,.0f}"
 
@@ -123,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kernels", default="3,7,15")
     parser.add_argument("--mode", default="same", choices=("same", "valid", "full"))
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--dtype", default="float64", choices=("float64", "int64"))
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "conv.json"))
     args = parser.parse_args(argv)
     sizes = [int(v) for v in args.sizes.split(",")]
@@ -130,17 +176,26 @@ def main(argv: list[str] | None = None) -> int:
     rows, naive_cache = [], {}
     for n in sorted(sizes):
         for m in kernels:
-            rows.append(bench_case(n, m, args.mode, args.repeats, naive_cache))
+            if args.dtype == "int64":
+                rows.append(bench_int_case(n, m, args.mode, args.repeats))
+            else:
+                rows.append(bench_case(n, m, args.mode, args.repeats, naive_cache))
             print(f"  done {n}x{n} * {m}x{m}", file=sys.stderr, flush=True)
     print(
-        f"mode={args.mode!r}, float64, median CPU milliseconds of {args.repeats} interleaved runs"
+        f"mode={args.mode!r}, {args.dtype}, median CPU milliseconds of {args.repeats} "
+        "interleaved runs"
     )
-    print(table(rows))
-    wins = sum(r["ratio_to_best_scipy"] <= 1.0 for r in rows)
-    print(
-        f"cnnlab at or under the faster scipy method in {wins}/{len(rows)} cases; "
-        f"worst ratio {max(r['ratio_to_best_scipy'] for r in rows):.2f}"
-    )
+    if args.dtype == "int64":
+        print(int_table(rows))
+        exact = sum(r["exact_vs_scipy_int"] for r in rows)
+        print(f"cnnlab equal to scipy's int64 result in {exact}/{len(rows)} cases")
+    else:
+        print(table(rows))
+        wins = sum(r["ratio_to_best_scipy"] <= 1.0 for r in rows)
+        print(
+            f"cnnlab at or under the faster scipy method in {wins}/{len(rows)} cases; "
+            f"worst ratio {max(r['ratio_to_best_scipy'] for r in rows):.2f}"
+        )
     meta = {
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -149,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "repeats": args.repeats,
         "mode": args.mode,
+        "dtype": args.dtype,
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
     out = Path(args.out)

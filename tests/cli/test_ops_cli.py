@@ -185,3 +185,122 @@ def test_console_script_prints_no_traceback():
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("cnnlab: error: stride=0") and "Traceback" not in proc.stderr
+
+
+EDGE = "-1,-1,-1;-1,8,-1;-1,-1,-1"  # notebook 000's edge kernel, starts with a minus sign
+
+
+def test_filter_takes_a_kernel_literal_that_starts_with_minus(run_cli, tmp_path):
+    out = tmp_path / "edge.png"
+    code, text, err = run_cli("filter", "china", "--kernel", EDGE, "--gray", "--out", str(out))
+    assert code == 0, err
+    assert "(3x3)" in text and np.asarray(Image.open(out)).shape == (427, 640)
+    code, _, err = run_cli("filter", "china", "-k", EDGE, "--out", str(out))
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["conv2d", "-1,2;3,-4", "--kernel", EDGE, "--mode", "same"],
+        ["conv2d", "-1,2;3,-4", "-k", "-1,0;0,1"],
+        ["conv1d", "-1.5,2,-3e-1", "--kernel", "-1,-2"],
+        ["conv1d", "-1", "-k", "-2"],
+    ],
+)
+def test_negative_signals_and_kernels(run_cli, argv):
+    code, out, err = run_cli(*argv)
+    assert code == 0, err
+    assert out.startswith("[")
+
+
+def test_viz_conv_takes_negative_literals(run_cli, tmp_path):
+    out = tmp_path / "conv.png"
+    code, _, err = run_cli(
+        "viz",
+        "conv",
+        "--input",
+        "-1,2,3;4,-5,6;7,8,-9",
+        "--kernel",
+        "-1,0;0,1",
+        "--padding",
+        "valid",
+        "--out",
+        str(out),
+    )
+    assert code == 0, err
+    assert out.is_file()
+
+
+def test_filter_boundaries_are_the_library_ones():
+    from cnnlab.cli.ops_cmds import BOUNDARIES
+    from cnnlab.ops import filters
+
+    assert BOUNDARIES == filters.BOUNDARIES
+
+
+@pytest.mark.parametrize("boundary", ["reflect", "symmetric", "circular", "constant"])
+def test_filter_padding_boundaries(run_cli, tmp_path, boundary):
+    rng = np.random.default_rng(3)
+    arr = rng.integers(0, 256, (12, 9), dtype=np.uint8)
+    src, out = _png(tmp_path, arr), tmp_path / "f.png"
+    extra = ["--fillvalue", "0.25"] if boundary == "constant" else []
+    code, text, err = run_cli(
+        "filter",
+        str(src),
+        "-k",
+        EDGE,
+        "--boundary",
+        boundary,
+        "--scale",
+        "abs",
+        "--out",
+        str(out),
+        *extra,
+    )
+    assert code == 0, err
+    assert f"boundary {boundary}" in text and np.asarray(Image.open(out)).shape == (12, 9)
+
+
+def test_filter_fillvalue_without_constant_is_one_line(run_cli, tmp_path):
+    src = _png(tmp_path, np.zeros((5, 5), dtype=np.uint8))
+    code, _, err = run_cli("filter", str(src), "--fillvalue", "2", "--out", str(tmp_path / "o.png"))
+    assert code == 2 and err == "cnnlab: error: fillvalue=2 is only used with boundary='constant'\n"
+
+
+def test_conv_integer_literals_are_exact(run_cli):
+    # read as float64, 2**27 + 1 squared would print ...917440
+    assert run_cli("conv1d", "134217729", "-k", "134217729")[1] == "[18014398777917441]\n"
+    code, out, _ = run_cli("conv2d", "134217729,1;0,0", "-k", "134217729", "--mode", "same")
+    assert (
+        out == "[[18014398777917441         134217729]\n [                0                 0]]\n"
+    )
+    code, _, err = run_cli("conv1d", "4611686018427387904", "-k", "4")
+    assert code == 2 and "does not fit in int64" in err
+
+
+def test_conv_padding_mode_dilation_and_fill(run_cli):
+    x = "1,2,3,4,5"
+    expected = np.convolve(np.pad([1, 2, 3, 4, 5], 2, mode="wrap"), [1, 0, -1], "valid")
+    out = run_cli("conv1d", x, "-k", "1,0,-1", "-p", "2", "--padding-mode", "circular")[1]
+    assert out == "[" + " ".join(str(v) for v in expected) + "]\n"
+    out = run_cli("conv1d", x, "-k", "1,-1", "-d", "2", "--mode", "full")[1]
+    assert out == "[" + " ".join(str(v) for v in np.convolve([1, 2, 3, 4, 5], [1, 0, -1])) + "]\n"
+    args = ("--mode", "same", "--padding-mode", "constant", "--fillvalue", "0.5")
+    assert run_cli("conv1d", "1,2,3", "-k", "1,1,1", *args)[1] == "[3.5 6 5.5]\n"
+    code, _, err = run_cli("conv1d", "1,2,3", "-k", "1,1", "-p", "3", "--padding-mode", "reflect")
+    assert code == 2 and "for padding_mode='reflect'" in err
+
+
+def test_pool_padding_and_ceil_mode_equal_torch(run_cli, tmp_path):
+    torch = pytest.importorskip("torch")
+    arr = np.random.default_rng(4).integers(0, 256, (11, 7), dtype=np.uint8)
+    src, out = _png(tmp_path, arr), tmp_path / "p.png"
+    argv = ("pool", str(src), "--size", "3", "--stride", "2", "-p", "1", "--ceil-mode")
+    assert run_cli(*argv, "--out", str(out))[0] == 0
+    expected = torch.nn.functional.max_pool2d(
+        torch.from_numpy(arr.astype(float))[None], 3, 2, 1, ceil_mode=True
+    )[0].numpy()
+    assert np.array_equal(np.asarray(Image.open(out)), expected.astype(np.uint8))
+    code, _, err = run_cli("pool", str(src), "--kind", "depth", "--ceil-mode", "--out", str(out))
+    assert code == 2 and "apply to max and avg pooling only" in err

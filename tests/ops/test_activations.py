@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cnnlab.errors import CnnlabError
 from cnnlab.ops import (
@@ -129,3 +131,45 @@ def test_loss_errors():
         mse([1.0], [1.0], "avg")
     with pytest.raises(CnnlabError, match="shape"):
         mse([1.0, 2.0], [1.0])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    n=st.integers(1, 6),
+    c=st.integers(1, 6),
+    weighted=st.booleans(),
+    smoothing=st.one_of(st.sampled_from([0.0, 0.1, 1.0]), st.floats(0.0, 1.0)),
+    reduction=st.sampled_from(["mean", "sum", "none"]),
+    target_kind=st.sampled_from(["index", "onehot", "soft"]),
+    seed=st.integers(0, 2**16),
+)
+def test_cross_entropy_weight_and_label_smoothing_equal_torch(
+    n, c, weighted, smoothing, reduction, target_kind, seed
+):
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((n, c)) * 3
+    labels = rng.integers(0, c, n)
+    target = {
+        "index": labels,
+        "onehot": np.eye(c)[labels],
+        "soft": rng.dirichlet(np.ones(c), n),
+    }[target_kind]
+    weight = rng.random(c) + 0.1 if weighted else None
+    expected = F.cross_entropy(
+        torch.tensor(logits),
+        torch.tensor(target),
+        weight=None if weight is None else torch.tensor(weight),
+        reduction=reduction,
+        label_smoothing=smoothing,
+    ).numpy()
+    got = cross_entropy_with_logits(logits, target, reduction, weight, smoothing)
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+    got = categorical_cross_entropy(softmax(logits), target, reduction, weight, smoothing)
+    np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-10)
+
+
+def test_cross_entropy_option_errors():
+    with pytest.raises(CnnlabError, match=r"label_smoothing=1.5 must lie in \[0, 1\]"):
+        cross_entropy_with_logits(np.zeros((2, 3)), [0, 1], label_smoothing=1.5)
+    with pytest.raises(CnnlabError, match=r"weight has shape \(2,\); expected \(3,\)"):
+        cross_entropy_with_logits(np.zeros((2, 3)), [0, 1], weight=[1.0, 2.0])

@@ -249,3 +249,25 @@ def test_conv2d_errors_name_values():
 def test_same_padding_helper_consistent_with_conv():
     assert same_padding(4, 3) == (1, 1)
     assert conv2d(X, W, "same").shape == (4, 4)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@FAST
+@given(n=st.integers(1, 12), m=st.integers(1, 12), seed=st.integers(0, 2**16))
+def test_same_keeps_the_input_length_as_scipy_also_for_long_kernels(n, m, seed):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(seed)
+    x, w = rng.standard_normal(n), rng.standard_normal(m)
+    got = conv1d(x, w, "same")
+    assert got.shape == (n,)  # numpy.convolve returns max(n, m) values instead
+    close(got, scipy.signal.convolve(x, w, "same", method="direct"), x, w)
+    assert np.convolve(x, w, "same").shape == (max(n, m),)
+    if m <= n:
+        close(got, np.convolve(x, w, "same"), x, w)
+    # correlation's 'same' is torch's (an odd extra zero after), not SciPy's for even kernels
+    expected = torch.nn.functional.conv1d(
+        torch.from_numpy(x)[None, None], torch.from_numpy(w)[None, None], padding="same"
+    )[0, 0].numpy()
+    close(correlate1d(x, w, "same"), expected, x, w)
+    if m % 2:
+        close(correlate1d(x, w, "same"), scipy.signal.correlate(x, w, "same"), x, w)

@@ -136,6 +136,35 @@ def test_apply_kernel_boundaries():
     np.testing.assert_allclose(rep[1:-1, 1:-1], valid)
 
 
+@pytest.mark.parametrize("name", ["sobel-x", "gaussian:5:1.0", "box", "2,1;0,-1", "vline:7"])
+def test_apply_kernel_mirror_wrap_and_constant_boundaries_equal_scipy(name):
+    img, k = _image(), parse_kernel(name)
+    # scipy.ndimage names: mirror = reflect without the edge, reflect = symmetric
+    ndimage_modes = {"reflect": "mirror", "symmetric": "reflect", "circular": "wrap"}
+    for boundary, scipy_boundary in (("symmetric", "symm"), ("circular", "wrap")):
+        got = apply_kernel(img, k, boundary=boundary)
+        for c in range(3):
+            expected = scipy.signal.convolve2d(img[..., c], k, "same", boundary=scipy_boundary)
+            np.testing.assert_allclose(got[..., c], expected, atol=1e-12)
+    got = apply_kernel(img, k, boundary="constant", fillvalue=0.5)
+    expected = scipy.signal.convolve2d(img[..., 0], k, "same", boundary="fill", fillvalue=0.5)
+    np.testing.assert_allclose(got[..., 0], expected, atol=1e-12)
+    if k.shape[0] % 2 and k.shape[1] % 2:  # ndimage centres odd kernels the same way
+        for boundary, mode in ndimage_modes.items():
+            got = apply_kernel(img, k, boundary=boundary)
+            expected = scipy.ndimage.convolve(img[..., 1], k, mode=mode)
+            np.testing.assert_allclose(got[..., 1], expected, atol=1e-12)
+
+
+def test_apply_kernel_boundary_errors():
+    with pytest.raises(CnnlabError, match="boundary='extend' is not one of zero, valid"):
+        apply_kernel(_image(), "box", boundary="extend")
+    with pytest.raises(CnnlabError, match="fillvalue=1 is only used with boundary='constant'"):
+        apply_kernel(_image(), "box", fillvalue=1.0)
+    with pytest.raises(CnnlabError, match="must be smaller than the input size 2"):
+        apply_kernel(np.ones((2, 9)), "box:5", boundary="reflect")
+
+
 def test_apply_kernel_gray_and_identity():
     img = _image()
     gray = apply_kernel(img, "identity", color="gray")
@@ -203,7 +232,18 @@ def test_clahe_errors_and_constant():
 
 @pytest.mark.parametrize(
     "module",
-    ["shapes", "conv", "pool", "filters", "clahe", "activations", "backend", "__init__"],
+    [
+        "shapes",
+        "conv",
+        "pool",
+        "filters",
+        "clahe",
+        "activations",
+        "backend",
+        "boundary",
+        "integer",
+        "__init__",
+    ],
 )
 def test_docstring_examples(module):
     name = "cnnlab.ops" if module == "__init__" else f"cnnlab.ops.{module}"

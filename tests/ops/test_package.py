@@ -47,3 +47,15 @@ def test_bench_script_runs_and_writes_json(tmp_path, capsys):
     assert [(r["n"], r["m"]) for r in rows] == [(8, 3), (16, 3)]
     assert all(r["max_rel_error_vs_convolve2d"] < 1e-12 for r in rows)
     assert "| 16x16 | 3x3 |" in capsys.readouterr().out
+
+
+def test_bench_script_integer_mode_is_exact(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("bench_conv", ROOT / "bench" / "conv.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "conv_int.json"
+    argv = ["--dtype", "int64", "--sizes", "8", "--kernels", "3", "--repeats", "1"]
+    assert bench.main([*argv, "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["n"], r["m"], r["exact_vs_scipy_int"]) for r in rows] == [(8, 3, True)]
+    assert "| 8x8 | 3x3 |" in capsys.readouterr().out

@@ -7,19 +7,23 @@ Negative literals work without ``--``: ``cnnlab conv1d -1,2,3 --kernel 1,-1``.
 from __future__ import annotations
 
 import argparse
-import re
 
 import numpy as np
 
+from cnnlab.cli._literals import allow_negative_literals
 from cnnlab.errors import CnnlabError
 
-# argparse treats "-1,2" as an option unless it looks like a negative number to it.
-_NEGATIVE_LITERAL = re.compile(r"^-[\d.][\d.,;eE+\- ]*$")
-
-
-def _allow_negative_literals(parser: argparse.ArgumentParser) -> None:
-    if hasattr(parser, "_negative_number_matcher"):
-        parser._negative_number_matcher = _NEGATIVE_LITERAL
+# the choices of cnnlab.ops.boundary / cnnlab.ops.filters, repeated so --help imports no SciPy
+PADDING_MODES = ("zeros", "constant", "reflect", "replicate", "symmetric", "circular")
+BOUNDARIES = (
+    "zero",
+    "valid",
+    "replicate",
+    "reflect",
+    "symmetric",
+    "circular",
+    "constant",
+)
 
 
 def format_array(arr: np.ndarray) -> str:
@@ -83,30 +87,54 @@ def _conv_options(p: argparse.ArgumentParser, two_d: bool) -> None:
         help="cross-correlate (no kernel flip), as deep-learning layers do",
     )
     p.add_argument("--method", choices=("auto", "direct", "fft"), default="auto")
-    _allow_negative_literals(p)
+    p.add_argument(
+        "--dilation", "-d", default="1", help="dilation d" + (" or d1,d2" if two_d else "")
+    )
+    p.add_argument(
+        "--padding-mode",
+        choices=PADDING_MODES,
+        default="zeros",
+        help="what the padding holds (symmetric = SciPy's symm, circular = its wrap)",
+    )
+    p.add_argument(
+        "--fillvalue", type=float, default=0.0, help="padding value for --padding-mode constant"
+    )
+    allow_negative_literals(p)
 
 
 def cmd_conv1d(args) -> int:
     from cnnlab.ops import conv1d, correlate1d, parse_matrix
 
-    x, w = parse_matrix(args.input, "input"), parse_matrix(args.kernel, "kernel")
+    x = parse_matrix(args.input, "input", keep_integers=True)
+    w = parse_matrix(args.kernel, "kernel", keep_integers=True)
     if x.shape[0] != 1 or w.shape[0] != 1:
         raise CnnlabError("conv1d takes vectors like 1,2,3 (use conv2d for matrices)")
     padding = _padding(args)
     if isinstance(padding, int | tuple):
         padding = padding if isinstance(padding, int) else tuple(padding)
-    stride = _ints(args.stride, "stride")
-    if not isinstance(stride, int):
-        raise CnnlabError(f"--stride {args.stride!r} must be one integer for conv1d")
+    stride, dilation = _ints(args.stride, "stride"), _ints(args.dilation, "dilation")
+    for name, value in (("stride", stride), ("dilation", dilation)):
+        if not isinstance(value, int):
+            raise CnnlabError(f"--{name} {getattr(args, name)!r} must be one integer for conv1d")
     fn = correlate1d if args.correlate else conv1d
-    print(format_array(fn(x[0], w[0], padding, stride, method=args.method)))
+    out = fn(x[0], w[0], padding, stride, dilation, method=args.method, **_boundary(args))
+    print(format_array(out))
     return 0
+
+
+def _boundary(args) -> dict:
+    """padding_mode / fillvalue keywords; the fill is passed only when it is set."""
+    kw = {"padding_mode": args.padding_mode}
+    if args.fillvalue:
+        kw["fillvalue"] = int(args.fillvalue) if args.fillvalue.is_integer() else args.fillvalue
+    return kw
 
 
 def cmd_conv2d(args) -> int:
     from cnnlab.ops import conv2d, correlate2d, parse_kernel, parse_matrix
 
-    x, w = parse_matrix(args.input, "input"), parse_kernel(args.kernel)
+    x = parse_matrix(args.input, "input", keep_integers=True)
+    w = parse_kernel(args.kernel, keep_integers=True)
     fn = correlate2d if args.correlate else conv2d
     out = fn(
         x,
@@ -115,6 +143,7 @@ def cmd_conv2d(args) -> int:
         _ints(args.stride, "stride"),
         _ints(args.dilation, "dilation"),
         method=args.method,
+        **_boundary(args),
     )
     print(format_array(out))
     return 0
@@ -157,7 +186,7 @@ def cmd_filter(args) -> int:
 
     kernel = parse_kernel(args.kernel)
     img = load_named_image(args.image, gray=args.gray)
-    out = apply_kernel(img, kernel, boundary=args.boundary)
+    out = apply_kernel(img, kernel, boundary=args.boundary, fillvalue=args.fillvalue)
     scale = "clahe" if args.equalize else args.scale
     shown = scale_for_display(out, scale, clip_limit=args.clip_limit)
     path = save_image(args.out, shown)
@@ -180,6 +209,8 @@ def cmd_pool(args) -> int:
     img = load_named_image(args.image, gray=args.gray)
     stride = None if args.stride is None else _ints(args.stride, "stride")
     if args.kind == "depth":
+        if args.padding != "0" or args.ceil_mode:
+            raise CnnlabError("--padding and --ceil-mode apply to max and avg pooling only")
         if img.ndim != 3:
             raise CnnlabError(f"depth pooling needs a colour image; {args.image} is gray")
         out = depth_pool(img, args.size, stride, axis=-1, kind="max")
@@ -187,7 +218,8 @@ def cmd_pool(args) -> int:
     else:
         pool = max_pool2d if args.kind == "max" else avg_pool2d
         chw = img if img.ndim == 2 else np.moveaxis(img, -1, 0)
-        out = pool(chw, args.size, stride)
+        padding = _ints(args.padding, "padding")
+        out = pool(chw, args.size, stride, padding, ceil_mode=args.ceil_mode)
         out = out if img.ndim == 2 else np.moveaxis(out, 0, -1)
     if out.ndim == 3 and out.shape[-1] not in (1, 3, 4):
         out = out.mean(axis=-1)  # e.g. 2 pooled channels: show their mean
@@ -209,7 +241,6 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("conv2d", help="2-D convolution of a matrix literal")
     p.add_argument("input", help="matrix literal, e.g. '1,2;3,4'")
     _conv_options(p, two_d=True)
-    p.add_argument("--dilation", "-d", default="1", help="dilation d or d1,d2")
     p.set_defaults(func=cmd_conv2d)
 
     p = subparsers.add_parser("outsize", help="convolution output size, formula filled in")
@@ -231,7 +262,17 @@ def register(subparsers) -> None:
     p.add_argument("--out", "-o", help="output PNG path")
     p.add_argument("--list", action="store_true", help="list the kernel catalogue")
     p.add_argument("--gray", action="store_true", help="convert to grayscale first")
-    p.add_argument("--boundary", choices=("zero", "valid", "replicate"), default="zero")
+    p.add_argument(
+        "--boundary",
+        choices=BOUNDARIES,
+        default="zero",
+        help="what lies beyond the image: zeros, crop (valid), the border pixel extended "
+        "(replicate), a mirror (reflect, symmetric), wrap-around (circular) or --fillvalue "
+        "(constant)",
+    )
+    p.add_argument(
+        "--fillvalue", type=float, default=0.0, help="value beyond the border for constant"
+    )
     p.add_argument(
         "--scale",
         choices=("clip", "abs", "minmax", "clahe"),
@@ -240,6 +281,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--equalize", action="store_true", help="same as --scale clahe")
     p.add_argument("--clip-limit", type=float, default=0.03, help="CLAHE clip limit")
+    allow_negative_literals(p)
     p.set_defaults(func=cmd_filter)
 
     p = subparsers.add_parser("pool", help="max / average / depth-wise pooling of an image")
@@ -247,6 +289,10 @@ def register(subparsers) -> None:
     p.add_argument("--kind", choices=("max", "avg", "depth"), default="max")
     p.add_argument("--size", type=int, default=2, help="pool size (channels for depth)")
     p.add_argument("--stride", help="default = size")
+    p.add_argument("--padding", "-p", default="0", help="p or p1,p2, at most half the size")
+    p.add_argument(
+        "--ceil-mode", action="store_true", help="keep a last partial window, as torch does"
+    )
     p.add_argument("--gray", action="store_true", help="convert to grayscale first")
     p.add_argument("--out", "-o", required=True, help="output PNG path")
     p.set_defaults(func=cmd_pool)

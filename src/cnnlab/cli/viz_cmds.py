@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from cnnlab.cli._literals import allow_negative_literals
+
 RUN_HELP = "run folder (runs/<name>/version_N) or checkpoint file (.pt)"
 IMAGE_HELP = (
     "image file, 'china' / 'flower' (scikit-learn sample photos) or test:N "
@@ -190,6 +192,7 @@ def _register_viz(sub) -> None:
     p.add_argument("--stride", default="1", help="S or S1,S2 (default 1)")
     p.add_argument("--correlate", action="store_true", help="cross-correlation (no kernel flip)")
     _out(p, "conv.png")
+    allow_negative_literals(p)
     p.set_defaults(func=_conv)
 
     p = sub.add_parser("filter", help="an image and its filtered versions (notebooks 000, 004)")

@@ -41,7 +41,13 @@ from cnnlab.ops.pool import (
     global_max_pool2d,
     max_pool2d,
 )
-from cnnlab.ops.shapes import effective_kernel_size, output_size, resolve_padding, same_padding
+from cnnlab.ops.shapes import (
+    effective_kernel_size,
+    output_size,
+    pool_output_size,
+    resolve_padding,
+    same_padding,
+)
 
 __all__ = [
     "KERNELS",
@@ -68,6 +74,7 @@ __all__ = [
     "max_pool2d",
     "mse",
     "output_size",
+    "pool_output_size",
     "parse_kernel",
     "parse_matrix",
     "relu",

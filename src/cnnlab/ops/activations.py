@@ -124,27 +124,58 @@ def binary_cross_entropy_with_logits(z, y, reduction: str = "mean"):
     return _reduce(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))), reduction)
 
 
-def _targets(target, shape: tuple[int, ...]) -> np.ndarray:
-    """One-hot (same shape as the scores) or integer class indices -> soft/one-hot matrix."""
+def _class_indices(t: np.ndarray, k: int) -> np.ndarray:
+    """Integer class indices in ``[0, k)``, or a one-line error naming the first bad one."""
+    idx = t.astype(np.int64)
+    if np.any((idx < 0) | (idx >= k)):
+        bad = idx[(idx < 0) | (idx >= k)].flat[0]
+        raise CnnlabError(f"class index {bad} out of range for {k} classes")
+    return idx
+
+
+def _cross_entropy(log_p, target, weight, label_smoothing, reduction):
+    """torch's ``cross_entropy`` from log-probabilities; class axis last.
+
+    Class-index targets: ``loss_i = (1 - e) w[y_i] (-log p[y_i]) + e / C sum_c w_c (-log p_c)``
+    and "mean" divides by ``sum_i w[y_i]``. One-hot / soft targets are smoothed to
+    ``t (1 - e) + e / C``, ``loss_i = -sum_c w_c t_c log p_c`` and "mean" divides by N.
+    """
+    shape, k = log_p.shape, log_p.shape[-1]
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise CnnlabError(f"label_smoothing={label_smoothing} must lie in [0, 1]")
+    w = np.ones(k) if weight is None else _float(weight, "weight")
+    if w.shape != (k,) or not np.isfinite(w).all():
+        raise CnnlabError(f"weight has shape {w.shape}; expected ({k},) finite numbers")
     t = np.asarray(target)
-    if t.shape == shape:
-        return t.astype(np.float64)
-    if t.shape == shape[:-1] and (np.issubdtype(t.dtype, np.integer) or np.all(t == np.round(t))):
-        k = shape[-1]
-        idx = t.astype(np.int64)
-        if np.any((idx < 0) | (idx >= k)):
-            bad = idx[(idx < 0) | (idx >= k)].flat[0]
-            raise CnnlabError(f"class index {bad} out of range for {k} classes")
-        return np.eye(k)[idx]
-    raise CnnlabError(
-        f"target shape {t.shape} fits neither one-hot {shape} nor class indices {shape[:-1]}"
-    )
+    if t.shape == shape:  # probabilities (one-hot or soft)
+        t = t.astype(np.float64)
+        if label_smoothing:
+            t = t * (1.0 - label_smoothing) + label_smoothing / k
+        return _reduce(-(log_p * w * t).sum(axis=-1), reduction)
+    if t.shape != shape[:-1] or not (
+        np.issubdtype(t.dtype, np.integer) or np.all(t == np.round(t))
+    ):
+        raise CnnlabError(
+            f"target shape {t.shape} fits neither one-hot {shape} nor class indices {shape[:-1]}"
+        )
+    idx = _class_indices(t, k)
+    wy = w[idx]
+    loss = -wy * np.take_along_axis(log_p, idx[..., None], axis=-1)[..., 0]
+    if label_smoothing:
+        smooth = -(log_p * w).sum(axis=-1)
+        loss = (1.0 - label_smoothing) * loss + (label_smoothing / k) * smooth
+    if reduction == "mean":
+        return float(loss.sum() / wy.sum())
+    return _reduce(loss, reduction)
 
 
-def categorical_cross_entropy(probs, target, reduction: str = "mean"):
+def categorical_cross_entropy(
+    probs, target, reduction: str = "mean", weight=None, label_smoothing: float = 0.0
+):
     """``-sum_c y_c log p_c`` per sample from probabilities (rows sum to 1).
 
-    ``target`` is one-hot / soft (same shape) or integer class indices (one fewer axis).
+    ``target`` is one-hot / soft (same shape) or integer class indices (one fewer axis);
+    ``weight`` and ``label_smoothing`` work as in :func:`cross_entropy_with_logits`.
 
     >>> round(categorical_cross_entropy([[0.25, 0.75]], [1]), 6)
     0.287682
@@ -152,18 +183,28 @@ def categorical_cross_entropy(probs, target, reduction: str = "mean"):
     p = _float(probs, "probabilities")
     if np.any((p < 0) | (p > 1)):
         raise CnnlabError("probabilities must lie in [0, 1]; got values outside (pass logits?)")
-    t = _targets(target, p.shape)
     with np.errstate(divide="ignore"):
         log_p = np.maximum(np.log(p), _LOG_FLOOR)
-    return _reduce(-(t * log_p).sum(axis=-1), reduction)
+    return _cross_entropy(log_p, target, weight, label_smoothing, reduction)
 
 
-def cross_entropy_with_logits(logits, target, reduction: str = "mean"):
+def cross_entropy_with_logits(
+    logits, target, reduction: str = "mean", weight=None, label_smoothing: float = 0.0
+):
     """Categorical cross-entropy of ``softmax(logits)`` via log-softmax (torch's ``cross_entropy``).
+
+    Args:
+        logits: scores (..., C), class axis LAST (torch puts it at axis 1).
+        target: integer class indices (...) or one-hot / soft probabilities (..., C).
+        reduction: "mean", "sum" or "none".
+        weight: (C,) per-class weights. With class indices, "mean" divides by the summed
+            weights of the targets (torch's rule); with probabilities, by the sample count.
+        label_smoothing: e in [0, 1]; the target becomes ``(1 - e) target + e / C``.
 
     >>> round(cross_entropy_with_logits([[0.0, 0.0]], [0]), 6)
     0.693147
+    >>> round(cross_entropy_with_logits([[2.0, 0.0]], [0], label_smoothing=0.2), 6)
+    0.326928
     """
     z = _float(logits, "logits")
-    t = _targets(target, z.shape)
-    return _reduce(-(t * log_softmax(z, axis=-1)).sum(axis=-1), reduction)
+    return _cross_entropy(log_softmax(z, axis=-1), target, weight, label_smoothing, reduction)

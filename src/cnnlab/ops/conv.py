@@ -13,9 +13,23 @@ One exception keeps us equal to numpy/scipy: a true convolution with stride 1 pu
 extra zero on the top/left, exactly as ``scipy.signal.convolve2d(mode="same")`` does for
 even-sized kernels.
 
+``"same"`` returns the INPUT's length, as ``scipy.signal.convolve(x, w, "same")`` does, also
+when the kernel is longer than the input; ``numpy.convolve(x, w, "same")`` returns
+``max(len(x), len(w))`` instead, so the two agree only when the kernel is not longer.
+``"valid"`` with a kernel longer than the (padded) input raises (NumPy and SciPy swap the two
+arguments there).
+
+``padding_mode`` says what the padding holds: ``"zeros"`` (default), ``"constant"``
+(``fillvalue``), ``"reflect"``, ``"replicate"``, ``"symmetric"`` or ``"circular"``; see
+:mod:`cnnlab.ops.boundary` for the torch / SciPy / NumPy names of each.
+
 Inputs and kernels must be real and finite (NaN/inf raise ``CnnlabError``: the FFT method
-would smear them over the whole output). Integer inputs give int64 outputs (computed exactly
-by the direct method), float inputs keep the wider float type.
+would smear them over the whole output). Float inputs keep the wider float type. Integer
+inputs give int64 outputs computed EXACTLY in integer arithmetic (never through float64, see
+:mod:`cnnlab.ops.integer`); a result outside the int64 range raises. Booleans are integers
+0 and 1: ``conv1d([True, True, False], [True, True], "full")`` COUNTS the overlapping pairs,
+``[1, 2, 1, 0]``; ``numpy.convolve`` returns booleans (their logical OR), which is
+``conv1d(...) > 0``.
 """
 
 from __future__ import annotations
@@ -26,6 +40,8 @@ import numpy as np
 
 from cnnlab.errors import CnnlabError
 from cnnlab.ops import backend
+from cnnlab.ops.boundary import check_padding_mode, pad_array
+from cnnlab.ops.integer import correlate_exact
 from cnnlab.ops.shapes import output_size, pair, resolve_padding
 
 METHODS = ("auto", "direct", "fft")
@@ -53,7 +69,7 @@ def as_real_array(a, name: str, ndim: int) -> np.ndarray:
 
 
 def _result_dtype(x: np.ndarray, w: np.ndarray) -> np.dtype:
-    if x.dtype.kind in "iu" and w.dtype.kind in "iu":
+    if x.dtype.kind in "iuO" and w.dtype.kind in "iu":
         return np.dtype(np.int64)
     return np.result_type(x.dtype, w.dtype, np.float32)
 
@@ -67,27 +83,29 @@ def _axis_padding(padding, n, m, s, d, flip, axis):
     return resolve_padding(n, m, padding, s, d, flip=flip)
 
 
-def _run(x, w, padding, stride, dilation, method, flip, name="x"):
-    """Shared body of conv2d / correlate2d on validated 2-D arrays."""
+def _run(x, w, padding, stride, dilation, method, flip, padding_mode="zeros", fillvalue=0):
+    """Shared body of conv1d / conv2d / correlate1d / correlate2d on validated 2-D arrays."""
     if method not in METHODS:
         raise CnnlabError(f"method={method!r} is not one of {', '.join(METHODS)}")
+    check_padding_mode(padding_mode, fillvalue)
     stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
-    pads = []
+    pads, out_shape = [], []
     for axis in range(2):
         n, m = x.shape[axis], w.shape[axis]
         p = _axis_padding(padding, n, m, stride[axis], dilation[axis], flip, axis)
-        output_size(n, m, p, stride[axis], dilation[axis])  # validates, raises with values
+        out_shape.append(output_size(n, m, p, stride[axis], dilation[axis]))  # validates
         pads.append(p)
+    if padding_mode != "zeros" and any(pads[0] + pads[1]):
+        x, pads = pad_array(x, pads, padding_mode, fillvalue), [(0, 0), (0, 0)]
     dtype = _result_dtype(x, w)
+    if dtype.kind == "i":  # exact integer arithmetic, never through float64
+        k = w[::-1, ::-1] if flip else w
+        return correlate_exact(x, k, (pads[0], pads[1]), stride, dilation, tuple(out_shape))
     k = np.asarray(w, dtype=np.float64)
     k = backend.dilate_kernel(k[::-1, ::-1] if flip else k, dilation)
-    if dtype.kind == "i":
-        method = "direct"  # exact for integers up to 2**53
     out = backend.correlate_padded(
         np.asarray(x, dtype=np.float64), k, (pads[0], pads[1]), stride, method
     )
-    if dtype.kind == "i":
-        return np.rint(out).astype(np.int64)
     return out.astype(dtype, copy=False)
 
 
@@ -99,6 +117,8 @@ def conv2d(
     dilation: int | tuple[int, int] = 1,
     *,
     method: str = "auto",
+    padding_mode: str = "zeros",
+    fillvalue: float = 0,
 ) -> np.ndarray:
     """True 2-D convolution ``Y[i, j] = sum_ab Xpad[i*s + a, j*s + b] * W[m1-1-a, m2-1-b]``.
 
@@ -109,11 +129,14 @@ def conv2d(
             (p1, p2) per axis, or ((top, bottom), (left, right)).
         stride: s or (s1, s2).
         dilation: d or (d1, d2) (spacing between kernel taps).
-        method: "auto" (cheaper of the two by a cost model), "direct" or "fft".
+        method: "auto" (cheaper of the two by a cost model), "direct" or "fft" (float input;
+            integer input always uses the exact integer direct method).
+        padding_mode: "zeros", "constant", "reflect", "replicate", "symmetric" or "circular".
+        fillvalue: the padding value of ``padding_mode="constant"``.
 
     Returns:
-        The output matrix; equals ``scipy.signal.convolve2d(x, w, mode)`` for the modes they
-        share.
+        The output matrix; equals ``scipy.signal.convolve2d(x, w, mode, boundary, fillvalue)``
+        for the modes they share ("symmetric" is SciPy's "symm", "circular" its "wrap").
 
     >>> conv2d([[1, 3, 2, 4], [5, 6, 1, 3], [1, 2, 0, 2], [3, 4, 3, 2]],
     ...        [[1, 0, 3], [1, 2, 1], [0, 1, 1]])
@@ -121,7 +144,7 @@ def conv2d(
            [28, 25]])
     """
     x, w = as_real_array(x, "input", 2), as_real_array(w, "kernel", 2)
-    return _run(x, w, padding, stride, dilation, method, flip=True)
+    return _run(x, w, padding, stride, dilation, method, True, padding_mode, fillvalue)
 
 
 def correlate2d(
@@ -132,11 +155,14 @@ def correlate2d(
     dilation: int | tuple[int, int] = 1,
     *,
     method: str = "auto",
+    padding_mode: str = "zeros",
+    fillvalue: float = 0,
 ) -> np.ndarray:
     """2-D cross-correlation (no flip), what deep-learning conv layers compute.
 
-    Same arguments as :func:`conv2d`. ``"same"`` always follows TensorFlow/PyTorch (extra zero
-    bottom/right).
+    Same arguments as :func:`conv2d`. ``"same"`` always follows TensorFlow/PyTorch (an odd
+    extra zero goes bottom/right; ``scipy.signal.correlate2d`` puts it top/left, so the two
+    differ by one position for even-sized kernels).
 
     >>> correlate2d([[200] * 5] * 3 + [[0] * 5] * 3, [[10, 10, 10], [0, 0, 0], [-10, -10, -10]])
     array([[   0,    0,    0],
@@ -145,7 +171,7 @@ def correlate2d(
            [   0,    0,    0]])
     """
     x, w = as_real_array(x, "input", 2), as_real_array(w, "kernel", 2)
-    return _run(x, w, padding, stride, dilation, method, flip=False)
+    return _run(x, w, padding, stride, dilation, method, False, padding_mode, fillvalue)
 
 
 def _padding_1d(padding):
@@ -156,7 +182,15 @@ def _padding_1d(padding):
 
 
 def conv1d(
-    x, w, padding: str | int | Sequence[int] = "valid", stride: int = 1, *, method: str = "auto"
+    x,
+    w,
+    padding: str | int | Sequence[int] = "valid",
+    stride: int = 1,
+    dilation: int = 1,
+    *,
+    method: str = "auto",
+    padding_mode: str = "zeros",
+    fillvalue: float = 0,
 ) -> np.ndarray:
     """True 1-D convolution (kernel flipped), equal to ``numpy.convolve`` in shared modes.
 
@@ -164,26 +198,67 @@ def conv1d(
         x: input vector (n,).
         w: kernel (m,).
         padding: "valid", "same", "full", int p (p zeros each side) or (before, after).
+            "same" returns ``n`` values (SciPy's rule); ``numpy.convolve`` returns
+            ``max(n, m)``, the same values whenever ``m <= n``.
         stride: s.
-        method: "auto", "direct" or "fft".
+        dilation: d (spacing between kernel taps).
+        method: "auto", "direct" or "fft" (float input only; integers are always exact).
+        padding_mode, fillvalue: what the padding holds, as in :func:`conv2d`.
+
+    Integer and boolean inputs give exact int64 results (booleans count as 0/1; see the
+    module docstring).
 
     >>> conv1d([1, 3, 2, 4, 5, 6, 1, 3], [1, 0, 3, 1, 2], padding=2)
     array([ 5, 14, 16, 26, 24, 34, 19, 22])
+    >>> conv1d([2**27 + 1], [2**27 + 1])
+    array([18014398777917441])
     """
     x, w = as_real_array(x, "input", 1), as_real_array(w, "kernel", 1)
-    return _run(x[None, :], w[None, :], _padding_1d(padding), (1, stride), 1, method, True)[0]
+    pad = _padding_1d(padding)
+    return _run(
+        x[None, :],
+        w[None, :],
+        pad,
+        (1, stride),
+        (1, dilation),
+        method,
+        True,
+        padding_mode,
+        fillvalue,
+    )[0]
 
 
 def correlate1d(
-    x, w, padding: str | int | Sequence[int] = "valid", stride: int = 1, *, method: str = "auto"
+    x,
+    w,
+    padding: str | int | Sequence[int] = "valid",
+    stride: int = 1,
+    dilation: int = 1,
+    *,
+    method: str = "auto",
+    padding_mode: str = "zeros",
+    fillvalue: float = 0,
 ) -> np.ndarray:
     """1-D cross-correlation (no flip); same arguments as :func:`conv1d`.
+
+    ``"same"`` is torch's ``F.conv1d(padding="same")`` (see :func:`correlate2d`).
 
     >>> correlate1d([1, 2, 3, 4], [1, -1])
     array([-1, -1, -1])
     """
     x, w = as_real_array(x, "input", 1), as_real_array(w, "kernel", 1)
-    return _run(x[None, :], w[None, :], _padding_1d(padding), (1, stride), 1, method, False)[0]
+    pad = _padding_1d(padding)
+    return _run(
+        x[None, :],
+        w[None, :],
+        pad,
+        (1, stride),
+        (1, dilation),
+        method,
+        False,
+        padding_mode,
+        fillvalue,
+    )[0]
 
 
 def _nchw_padding(padding, h, w, kh, kw, stride, dilation):
@@ -209,24 +284,33 @@ def conv2d_nchw(
     padding: str | int | Sequence = 0,
     dilation: int | tuple[int, int] = 1,
     groups: int = 1,
+    padding_mode: str = "zeros",
 ) -> np.ndarray:
     """Batched multi-channel cross-correlation, the maths of ``torch.nn.functional.conv2d``.
 
     Args:
-        x: input (N, C, H, W).
+        x: input (N, C, H, W), or unbatched (C, H, W) as torch accepts it.
         w: weights (O, C // groups, kh, kw).
         bias: (O,) or None.
         stride, padding, dilation: as in :func:`correlate2d` (padding int, pair, "valid",
             "same" or "full").
         groups: input and output channels are split into this many independent groups.
+        padding_mode: "zeros", "reflect", "replicate" or "circular", as in
+            ``torch.nn.Conv2d(padding_mode=...)`` (also "symmetric"; "constant" is "zeros").
 
     Returns:
-        float64 (N, O, H_out, W_out).
+        float64 (N, O, H_out, W_out), or (O, H_out, W_out) for an unbatched input.
 
     >>> conv2d_nchw(np.ones((1, 1, 3, 3)), np.ones((2, 1, 2, 2)), bias=[0, 1]).tolist()
     [[[[4.0, 4.0], [4.0, 4.0]], [[5.0, 5.0], [5.0, 5.0]]]]
     """
-    x = as_real_array(x, "input", 4).astype(np.float64, copy=False)
+    arr = np.asarray(x)
+    if arr.ndim == 3:  # unbatched (C, H, W), as torch.nn.functional.conv2d accepts it
+        out = conv2d_nchw(arr[None], w, bias, stride, padding, dilation, groups, padding_mode)
+        return out[0]
+    if arr.ndim != 4:
+        raise CnnlabError(f"input has shape {arr.shape}; expected (N, C, H, W) or (C, H, W)")
+    x = as_real_array(arr, "input", 4).astype(np.float64, copy=False)
     w = as_real_array(w, "weight", 4).astype(np.float64, copy=False)
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
@@ -240,7 +324,7 @@ def conv2d_nchw(
     pads = _nchw_padding(padding, h, wd, kh, kw, stride, dilation)
     ho = output_size(h, kh, pads[0], stride[0], dilation[0])
     wo = output_size(wd, kw, pads[1], stride[1], dilation[1])
-    xp = np.pad(x, ((0, 0), (0, 0), pads[0], pads[1]))
+    xp = pad_array(x, pads, padding_mode)
     span = ((kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1)
     win = np.lib.stride_tricks.sliding_window_view(xp, span, axis=(2, 3))
     win = win[:, :, :: stride[0], :: stride[1], :: dilation[0], :: dilation[1]][:, :, :ho, :wo]

@@ -1,9 +1,12 @@
 """Image filters: a named kernel catalogue, kernel parsing, filtering and display scaling.
 
-Filtering is TRUE convolution (``scipy.signal.convolve2d``, as notebook 000 does), with one
-of the three boundary treatments notebook 001 names: ``zero`` (pad with zeros, output the
-input's size), ``valid`` (crop: only positions where the kernel fits) and ``replicate``
-(extend the border pixels outwards).
+Filtering is TRUE convolution (``scipy.signal.convolve2d``, as notebook 000 does). The
+boundary says what lies beyond the image: ``zero`` (zeros, output the input's size), ``valid``
+(crop: only positions where the kernel fits), ``replicate`` (extend the border pixels
+outwards: the "extension" boundary of notebook 001), ``reflect`` (mirror without repeating
+the border pixel), ``symmetric`` (mirror repeating it: SciPy's ``boundary="symm"``),
+``circular`` (wrap around: SciPy's ``"wrap"``) or ``constant`` (``fillvalue``: SciPy's
+``"fill"``). Every boundary but ``valid`` keeps the image size.
 """
 
 from __future__ import annotations
@@ -17,9 +20,8 @@ import numpy as np
 from cnnlab.errors import CnnlabError
 from cnnlab.ops.clahe import clahe
 from cnnlab.ops.conv import as_real_array, conv2d
-from cnnlab.ops.shapes import resolve_padding
 
-BOUNDARIES = ("zero", "valid", "replicate")
+BOUNDARIES = ("zero", "valid", "replicate", "reflect", "symmetric", "circular", "constant")
 SCALES = ("clip", "abs", "minmax", "clahe")
 COLOR_MODES = ("channels", "gray")
 LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R 601, as cnnlab.images uses
@@ -101,18 +103,38 @@ def _number(text: str, spec: str, what: str = "kernel") -> float:
     return value
 
 
-def parse_matrix(spec: str, what: str = "kernel") -> np.ndarray:
-    """``"0,-1,0;-1,5,-1;0,-1,0"`` -> 2-D float array (rows split by ';', values by ',')."""
+def _integer(text: str) -> int | None:
+    """``"-12"`` -> -12; anything that is not a plain integer literal -> None."""
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def parse_matrix(spec: str, what: str = "kernel", *, keep_integers: bool = False) -> np.ndarray:
+    """``"0,-1,0;-1,5,-1;0,-1,0"`` -> 2-D array (rows split by ';', values by ',').
+
+    The result is float64, or with ``keep_integers=True`` and only integer literals, int64
+    holding them exactly (so integer convolution stays exact beyond ``2**53``).
+
+    >>> parse_matrix("1,2;3,4").dtype.name, parse_matrix("1,2", keep_integers=True).dtype.name
+    ('float64', 'int64')
+    """
     rows = [r for r in spec.strip().strip("[]").split(";")]
-    values = [
-        [_number(v, spec, what) for v in row.replace(" ", ",").split(",") if v.strip()]
-        for row in rows
-    ]
+    tokens = [[v for v in row.replace(" ", ",").split(",") if v.strip()] for row in rows]
+    values = [[_number(v, spec, what) for v in row] for row in tokens]
     if not values or any(len(r) == 0 for r in values):
         raise CnnlabError(f"{what} {spec!r} has an empty row")
     if len({len(r) for r in values}) != 1:
         lengths = [len(r) for r in values]
         raise CnnlabError(f"{what} {spec!r} has rows of different lengths {lengths}")
+    if keep_integers:
+        ints = [[_integer(v) for v in row] for row in tokens]
+        if all(v is not None for row in ints for v in row):
+            big = [v for row in ints for v in row if not -(2**63) <= v < 2**63]
+            if big:
+                raise CnnlabError(f"{what} {spec!r}: {big[0]} does not fit in int64")
+            return np.array(ints, dtype=np.int64)
     return np.array(values, dtype=np.float64)
 
 
@@ -131,10 +153,11 @@ def _load_file(path: Path) -> np.ndarray:
     return as_real_array(arr, f"kernel file {path}", 2).astype(np.float64)
 
 
-def parse_kernel(spec) -> np.ndarray:
+def parse_kernel(spec, *, keep_integers: bool = False) -> np.ndarray:
     """A kernel from a catalogue name, a matrix literal, a .npy/.txt/.csv file, or an array.
 
     Names take ``:``-separated numbers: ``"gaussian:5:1.0"``, ``"vline:7"``, ``"box:5"``.
+    ``keep_integers`` applies to literals, as in :func:`parse_matrix`.
 
     >>> parse_kernel("0,-1,0;-1,5,-1;0,-1,0").tolist() == parse_kernel("sharpen").tolist()
     True
@@ -159,7 +182,7 @@ def parse_kernel(spec) -> np.ndarray:
             raise CnnlabError(f"kernel {text!r}: too many ':' arguments for {name}") from None
         return kernel
     if "," in text or ";" in text or text.lstrip("+-").replace(".", "", 1).isdigit():
-        return parse_matrix(text)
+        return parse_matrix(text, keep_integers=keep_integers)
     names = ", ".join(KERNELS)
     raise CnnlabError(f"unknown kernel {spec!r}; known kernels: {names} (or a literal/file)")
 
@@ -170,23 +193,25 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return img[..., :3] @ LUMA if img.ndim == 3 else img
 
 
-def _filter_plane(plane: np.ndarray, kernel: np.ndarray, boundary: str) -> np.ndarray:
-    if boundary == "zero":
-        return conv2d(plane, kernel, "same")
+def _filter_plane(plane: np.ndarray, kernel: np.ndarray, boundary: str, fill: float):
     if boundary == "valid":
         return conv2d(plane, kernel, "valid")
-    pads = [resolve_padding(plane.shape[a], kernel.shape[a], "same", flip=True) for a in (0, 1)]
-    return conv2d(np.pad(plane, pads, mode="edge"), kernel, "valid")
+    mode = "zeros" if boundary == "zero" else boundary
+    return conv2d(plane, kernel, "same", padding_mode=mode, fillvalue=fill)
 
 
-def apply_kernel(image, kernel, boundary: str = "zero", color: str = "channels") -> np.ndarray:
+def apply_kernel(
+    image, kernel, boundary: str = "zero", color: str = "channels", fillvalue: float = 0.0
+) -> np.ndarray:
     """Convolve an image (H, W) or (H, W, C) with a kernel (spec or array).
 
     Args:
         image: float array, gray (H, W) or colour (H, W, C).
         kernel: anything :func:`parse_kernel` accepts.
-        boundary: "zero", "valid" or "replicate" (see module docstring).
+        boundary: "zero", "valid", "replicate", "reflect", "symmetric", "circular" or
+            "constant" (see module docstring).
         color: "channels" filters each channel; "gray" converts colour to luma first.
+        fillvalue: the value beyond the border for ``boundary="constant"``.
 
     Returns:
         float64 filtered image, (H', W') or (H', W', C), unscaled (see :func:`scale_for_display`).
@@ -196,6 +221,8 @@ def apply_kernel(image, kernel, boundary: str = "zero", color: str = "channels")
     """
     if boundary not in BOUNDARIES:
         raise CnnlabError(f"boundary={boundary!r} is not one of {', '.join(BOUNDARIES)}")
+    if fillvalue != 0 and boundary != "constant":
+        raise CnnlabError(f"fillvalue={fillvalue:g} is only used with boundary='constant'")
     if color not in COLOR_MODES:
         raise CnnlabError(f"color={color!r} is not one of {', '.join(COLOR_MODES)}")
     k = parse_kernel(kernel)
@@ -203,10 +230,11 @@ def apply_kernel(image, kernel, boundary: str = "zero", color: str = "channels")
     if img.ndim == 3 and color == "gray":
         img = to_gray(img)
     if img.ndim == 2:
-        return _filter_plane(img, k, boundary)
+        return _filter_plane(img, k, boundary, fillvalue)
     if img.ndim != 3:
         raise CnnlabError(f"image has shape {img.shape}; expected (H, W) or (H, W, C)")
-    return np.stack([_filter_plane(img[..., c], k, boundary) for c in range(img.shape[2])], -1)
+    planes = [_filter_plane(img[..., c], k, boundary, fillvalue) for c in range(img.shape[2])]
+    return np.stack(planes, -1)
 
 
 def scale_for_display(

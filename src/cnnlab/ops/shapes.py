@@ -77,6 +77,45 @@ def output_size(n: int, m: int, p: int | tuple[int, int] = 0, s: int = 1, dilati
     return (padded - span) // s + 1
 
 
+def pool_output_size(
+    n: int, k: int, p: int = 0, s: int = 1, dilation: int = 1, ceil_mode: bool = False
+) -> int:
+    """Pooling output length, torch's rule: ``floor`` (or ``ceil``) of
+    ``(n + 2p - d(k - 1) - 1) / s``, plus 1.
+
+    With ``ceil_mode`` a last, partial window is kept, unless it would START in the right
+    padding (``(out - 1) s >= n + p``): then it is dropped, as torch drops it.
+
+    Raises:
+        CnnlabError: for bad values, padding above half the pool size (torch's rule, so no
+            window holds padding only), or no window at all.
+
+    >>> pool_output_size(5, 2, s=2), pool_output_size(5, 2, s=2, ceil_mode=True)
+    (2, 3)
+    >>> pool_output_size(4, 2, p=1, s=2, ceil_mode=True)  # a 4th window would start in padding
+    3
+    """
+    where = f" for input of length {n}"
+    n = _check_int("n", n, 1)
+    k = _check_int("kernel size", k, 1, where)
+    s = _check_int("stride", s, 1, where)
+    dilation = _check_int("dilation", dilation, 1, where)
+    p = _check_int("padding", p, 0, where)
+    if p > k // 2:
+        raise CnnlabError(f"padding={p} must be at most half the pool size {k}")
+    span = effective_kernel_size(k, dilation)
+    out = (n + 2 * p - span + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    if out < 1:
+        dil = f" (dilation {dilation} makes it span {span})" if dilation > 1 else ""
+        raise CnnlabError(
+            f"kernel of size {k}{dil} is larger than the padded input of length {n + 2 * p} "
+            f"(n={n}, padding={p}, stride={s}, ceil_mode={ceil_mode})"
+        )
+    return out
+
+
 def same_padding(n: int, m: int, s: int = 1, dilation: int = 1, *, flip: bool = False):
     """Zero padding ``(before, after)`` that makes the output length ``ceil(n / s)``.
 

@@ -1,0 +1,74 @@
+"""What lies beyond the border of an input: the padding modes of torch, SciPy and NumPy.
+
+========== =========================== ================== ================ ==============
+mode       padded values (input abcd)  torch padding_mode SciPy boundary   numpy.pad mode
+========== =========================== ================== ================ ==============
+zeros      ``00|abcd|00``              zeros              fill             constant
+constant   ``vv|abcd|vv`` (fillvalue)  (F.pad constant)   fill, fillvalue  constant
+reflect    ``cb|abcd|cb``              reflect            (none)           reflect
+replicate  ``aa|abcd|dd``              replicate          (none)           edge
+symmetric  ``ba|abcd|dc``              (none)             symm             symmetric
+circular   ``cd|abcd|ab``              circular           wrap             wrap
+========== =========================== ================== ================ ==============
+
+``replicate`` is the "extension" boundary of image-processing courses. As in torch,
+``reflect`` needs a padding smaller than the input size, ``circular`` and ``symmetric`` at
+most the input size (NumPy would repeat the pattern; torch refuses).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from cnnlab.errors import CnnlabError
+
+PADDING_MODES = ("zeros", "constant", "reflect", "replicate", "symmetric", "circular")
+_NUMPY_MODES = {
+    "reflect": "reflect",
+    "replicate": "edge",
+    "symmetric": "symmetric",
+    "circular": "wrap",
+}
+
+
+def check_padding_mode(mode: str, fillvalue: float = 0) -> str:
+    """Return ``mode`` if it is one of :data:`PADDING_MODES`, else raise naming it."""
+    if mode not in PADDING_MODES:
+        raise CnnlabError(f"padding_mode={mode!r} is not one of {', '.join(PADDING_MODES)}")
+    if not isinstance(fillvalue, numbers.Real) or not np.isfinite(fillvalue):
+        raise CnnlabError(f"fillvalue={fillvalue!r} is not a finite number")
+    if fillvalue != 0 and mode != "constant":
+        raise CnnlabError(
+            f"fillvalue={fillvalue!r} is only used with padding_mode='constant' "
+            f"(got padding_mode={mode!r})"
+        )
+    return mode
+
+
+def pad_array(x: np.ndarray, pads, mode: str, fillvalue: float = 0) -> np.ndarray:
+    """Pad the last ``len(pads)`` axes of ``x`` by ``pads[i] = (before, after)`` in ``mode``.
+
+    >>> pad_array(np.array([1, 2, 3, 4]), [(2, 2)], "reflect").tolist()
+    [3, 2, 1, 2, 3, 4, 3, 2]
+    """
+    check_padding_mode(mode, fillvalue)
+    lead = [(0, 0)] * (x.ndim - len(pads))
+    if mode in ("zeros", "constant"):
+        if x.dtype.kind in "iu" and fillvalue != int(fillvalue):
+            x = x.astype(np.float64)  # a fractional fill makes the result fractional
+        elif x.dtype.kind in "iu":
+            fillvalue = int(fillvalue)
+            x = x.astype(object if x.dtype == np.uint64 else np.int64, copy=False)
+        return np.pad(x, lead + [tuple(p) for p in pads], constant_values=fillvalue)
+    if mode != "replicate":  # the other mirrors and wraps must stay within one input length
+        for axis, (before, after) in zip(range(x.ndim - len(pads), x.ndim), pads, strict=True):
+            n, most = x.shape[axis], max(before, after)
+            if (mode == "reflect" and most >= n) or most > n:
+                rule = "smaller than" if mode == "reflect" else "at most"
+                raise CnnlabError(
+                    f"padding=({before}, {after}) must be {rule} the input size {n} "
+                    f"for padding_mode={mode!r}"
+                )
+    return np.pad(x, lead + [tuple(p) for p in pads], mode=_NUMPY_MODES[mode])
