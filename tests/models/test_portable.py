@@ -147,3 +147,29 @@ def test_a_model_that_is_not_a_chain_is_refused():
     upsample = nn.Sequential(OrderedDict(up=nn.Upsample(scale_factor=2)))
     with pytest.raises(CnnlabError, match=r"layer 'up' \(Upsample\) has no plain torch"):
         layer_specs(upsample, (1, 4, 4))
+
+
+@pytest.mark.parametrize("flatten_order", ["nchw", None])
+def test_exported_speednet_is_portable_also_from_an_old_checkpoint(flatten_order, recipe, tmp_path):
+    """`cnnlab export --format safetensors` writes the portable order, even for a checkpoint
+    saved before the order was recorded (its NHWC head is converted on load)."""
+    from cnnlab.export import export_safetensors
+
+    model = _trained_like("speednet")
+    payload = _payload(model, {"kind": "half"})
+    if flatten_order is None:  # the old head's layout, unmarked
+        c, h, w = model.fc.map_shape
+        weight = model.fc.weight.detach()
+        old = weight.view(-1, c, h, w).permute(0, 2, 3, 1).reshape(weight.shape)
+        payload = {**payload, "model_state": {**model.state_dict(), "fc.weight": old}}
+        del payload["flatten_order"]
+    ckpt.save_checkpoint(tmp_path / "best.pt", payload)
+    loaded = ckpt.load_model(tmp_path / "best.pt")
+    x = torch.randn(8, 1, 28, 28)
+    result = export_safetensors(loaded, tmp_path / "m.safetensors", x)
+    assert result.max_abs_diff < 1e-5
+    plain, meta = recipe["load_plain"](tmp_path / "m.safetensors")
+    with torch.no_grad():
+        assert torch.allclose(plain(x), model(x), atol=1e-5)
+    images = torch.rand(2, 1, 28, 28)
+    assert torch.equal(recipe["normalize"](images, meta["normalizer"]), (images - 0.5) / 0.5)
