@@ -122,7 +122,9 @@ def load_manifest_model(
     except Exception as exc:
         raise CheckpointError(f"cannot read safetensors file {weights}: {exc}") from None
     model = create_model(**manifest["model_args"])
-    load_weights(model, {"model_state": state, "model_args": manifest["model_args"]}, str(weights))
+    order = manifest.get("flatten_order")  # absent: written before it was recorded
+    payload = {"model_state": state, "model_args": manifest["model_args"], "flatten_order": order}
+    load_weights(model, payload, str(weights))
     return model.eval(), manifest
 
 

@@ -309,15 +309,17 @@ def export_safetensors(loaded: Any, path: Path, x: torch.Tensor) -> ExportResult
     from safetensors.torch import save_file
 
     from cnnlab.backends import load_manifest_model
+    from cnnlab.engine.checkpoint import FLATTEN_ORDER, portable_metadata
 
     start = time.perf_counter()
     ref = _reference(loaded.model, x)
-    manifest = make_manifest(loaded)
+    manifest = {**make_manifest(loaded), "flatten_order": FLATTEN_ORDER}  # of these weights
     state = {k: v.detach().cpu().contiguous() for k, v in loaded.model.state_dict().items()}
     mpath = manifest_path(path)
     # The header also carries the checkpoint loader's per-key metadata, so the weights alone
     # still load with cnnlab.engine.checkpoint.load_checkpoint.
     meta = {k: json.dumps(manifest[k]) for k in ("model_args", "classes", "dataset")}
+    meta.update(portable_metadata(manifest["model_args"]))  # torch alone can rebuild it
     meta.update(
         cnnlab_manifest=json.dumps(manifest),
         input_shape=json.dumps(manifest["input_shape"]),

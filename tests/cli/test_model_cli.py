@@ -41,6 +41,9 @@ def test_summary_tutorial_cnn_text(run_cli):
     assert "(32, 26, 26)" in rows["conv1"] and "320" in rows["conv1"]
     assert "(576,)" in rows["flatten"]
     assert "Total params: 93,322" in out
+    assert rows["pool2"].split()[-1] == "0-25"  # Covers: floor pooling drops rows 26-27
+    assert "26 (all)" in rows["fc1"]  # a dense unit sees every covered pixel
+    assert "Never seen: input rows 26-27 and columns 26-27 of 28x28" in out
 
 
 def test_summary_json_with_options(run_cli):
@@ -50,6 +53,7 @@ def test_summary_json_with_options(run_cli):
     assert code == 0 and d["input_size"] == [3, 32, 32] and d["output_shape"] == [5]
     assert [r["name"] for r in d["rows"]][:2] == ["stage1", "stage2"]
     assert all(r["depth"] == 1 for r in d["rows"])
+    assert d["coverage"] == [[0, 31], [0, 31]] and d["unseen"]["bottom"] == 0
 
 
 @pytest.mark.parametrize(

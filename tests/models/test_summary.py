@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError
-from cnnlab.models import create_model
+from cnnlab.models import create_model, list_models
 from cnnlab.models.layers import conv_out
 from cnnlab.models.summary import summary
 
@@ -71,7 +71,11 @@ def test_receptive_field_of_tutorial_cnn():
         "conv3": ((18, 18), (4, 4)),
     }
     assert r["relu3"].receptive_field == (18, 18)  # element-wise layers keep it
-    assert r["fc1"].receptive_field == (28, 28) and r["fc1"].jump is None  # whole input
+    # a dense unit sees the union of all positions: pool2 has no window over rows 26-27
+    assert r["pool2"].coverage == r["conv3"].coverage == ((0, 25), (0, 25))
+    assert r["conv2"].coverage == ((0, 27), (0, 27))
+    assert r["fc1"].receptive_field == (26, 26) and r["fc1"].jump is None
+    assert r["flatten"].coverage == r["fc2"].coverage == ((0, 25), (0, 25))
 
 
 def test_receptive_field_arithmetic_on_known_stack():
@@ -96,6 +100,7 @@ def test_receptive_field_arithmetic_on_known_stack():
         ((28, 28), None, None),
         ((28, 28), None, None),
     ]
+    assert all(r.coverage == ((0, 27), (0, 27)) for r in s.rows)
     assert [r.output_shape for r in s.rows][:5] == [
         (2, 26, 26), (2, 13, 13), (2, 9, 9), (2, 5, 5), (2, 5, 5)
     ]  # fmt: skip
@@ -210,3 +215,108 @@ def test_conv_out_agrees_with_ops_shapes():
                         else:
                             with pytest.raises(CnnlabError):
                                 output_size(n, k, p, s, d)
+
+
+# -- coverage and receptive fields against input gradients, for every registered model --------
+def _randomised(name: str) -> nn.Module:
+    """A registered model in eval mode with random batch-norm statistics (not the identity)."""
+    torch.manual_seed(0)
+    model = create_model(name).eval()
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+def _gradient_extent(grad: torch.Tensor) -> tuple[tuple[int, int], tuple[int, int]]:
+    """First/last row and column where a (H, W) gradient is non-zero."""
+    rows = torch.nonzero(grad.abs().sum(1)).flatten()
+    cols = torch.nonzero(grad.abs().sum(0)).flatten()
+    return (int(rows[0]), int(rows[-1])), (int(cols[0]), int(cols[-1]))
+
+
+def _box_mask(box, size=28) -> torch.Tensor:
+    (r0, r1), (c0, c1) = box
+    mask = torch.zeros(size, size, dtype=torch.bool)
+    mask[r0 : r1 + 1, c0 : c1 + 1] = True
+    return mask
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_coverage_is_where_the_output_gradient_is_nonzero(name):
+    """Sum of |d output_k / d input| over all outputs and 8 random images: non-zero exactly on
+    the covered box (max pools pick one input per window, hence several images)."""
+    model = _randomised(name)
+    x = torch.randn(8, 1, 28, 28, requires_grad=True)
+    out = model(x)
+    total = torch.zeros(28, 28)
+    for k in range(out.shape[1]):
+        (grad,) = torch.autograd.grad(out[:, k].sum(), x, retain_graph=True)
+        total += grad.abs().sum((0, 1))
+    s = summary(model)
+    assert torch.equal(total != 0, _box_mask(s.coverage))
+    assert s.rows[-1].coverage == s.coverage
+    assert s.rows[-1].receptive_field == tuple(hi - lo + 1 for lo, hi in s.coverage)
+    assert s.unseen == {"top": 0, "bottom": 27 - s.coverage[0][1], "left": 0,
+                        "right": 27 - s.coverage[1][1]}  # fmt: skip
+
+
+def _layer_gradients(model: nn.Module, module: nn.Module, units, n_images=8):
+    """|d layer output at each unit / d input| summed over channels and random images."""
+    captured = {}
+    handle = module.register_forward_hook(lambda _m, _i, out: captured.setdefault("out", out))
+    x = torch.randn(n_images, 1, 28, 28, requires_grad=True)
+    try:
+        model(x)
+    finally:
+        handle.remove()
+    out = captured["out"]
+    grads = []
+    for i, j in units:
+        (grad,) = torch.autograd.grad(out[:, :, i, j].sum(), x, retain_graph=True)
+        grads.append(grad.abs().sum((0, 1)))
+    return out.shape[-2:], grads
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_unit_boxes_match_gradient_extents_of_conv_and_pool_layers(name):
+    """For every conv/pool layer, the first, middle and last unit: the gradient is zero outside
+    the summary's box and reaches its every edge (the extent equals the box)."""
+    model = _randomised(name)
+    rows = rows_by_name(summary(model, depth=99))
+    windows = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.MaxPool2d,
+               nn.AvgPool2d, nn.PixelUnshuffle))]  # fmt: skip
+    if name == "mlp":
+        assert not windows
+    for layer, module in windows:
+        h, w = rows[layer].output_shape[1:]
+        units = [(0, 0), (h // 2, w // 2), (h - 1, w - 1), (0, w - 1)]
+        _, grads = _layer_gradients(model, module, units)
+        for unit, grad in zip(units, grads, strict=True):
+            box = rows[layer].unit_box(unit)
+            assert _gradient_extent(grad) == box, (layer, unit)
+            assert not grad[~_box_mask(box)].any(), (layer, unit)
+
+
+def test_tutorial_cnn_summary_shows_the_unseen_border():
+    s = summary(create_model("tutorial_cnn"))
+    assert s.coverage == ((0, 25), (0, 25))
+    assert s.unseen == {"top": 0, "bottom": 2, "left": 0, "right": 2}
+    text = s.to_text()
+    assert "Never seen: input rows 26-27 and columns 26-27 of 28x28" in text
+    assert "Never seen" in s._repr_html_()
+    assert "Never seen" not in summary(create_model("model_a")).to_text()
+    rect = summary(nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2)), (1, 9, 10))
+    assert rect.coverage == ((0, 7), (0, 9))  # 7 rows -> 3 pooled: row 8 is dropped
+    assert "Never seen: input row 8 of 9x10" in rect.to_text()
+
+
+def test_repr_is_the_table_and_html_is_a_table():
+    s = summary(create_model("lenet5"))
+    assert repr(s) == s.to_text() and repr(s).startswith("Model: lenet5")
+    page = s._repr_html_()
+    assert page.count("<tr>") == len(s.rows) + 1 and "<table>" in page
+    assert "conv1 (Conv2d)" in page and "Total params: 61,706" in page
+    s.model_name = "<b>"
+    assert "&lt;b&gt;" in s._repr_html_()

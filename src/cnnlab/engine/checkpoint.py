@@ -27,6 +27,7 @@ import torch
 from cnnlab.errors import CheckpointError
 from cnnlab.fileio import atomic_write_bytes
 from cnnlab.fileio import remove_stale_temps as remove_stale_temps  # re-export for resume
+from cnnlab.models.portable import FLATTEN_ORDER
 
 FORMAT_VERSION = 1
 
@@ -42,14 +43,30 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
 
 
 def save_safetensors(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write the weights as safetensors with the rebuild information as JSON metadata."""
+    """Write the weights as safetensors with the rebuild information as JSON metadata.
+
+    Besides cnnlab's ``model_args``, the metadata holds ``layers`` (the model as plain torch
+    layers, :mod:`cnnlab.models.portable`) and ``flatten_order``, so torch alone rebuilds it.
+    """
     from safetensors.torch import save
 
     state = {k: v.detach().cpu().contiguous().clone() for k, v in payload["model_state"].items()}
     meta_keys = ("model_args", "classes", "dataset", "input_shape", "normalizer", "epoch", "step")
     meta = {k: json.dumps(payload.get(k)) for k in meta_keys}
     meta["format_version"] = str(FORMAT_VERSION)
+    meta.update(portable_metadata(payload.get("model_args")))
     atomic_write_bytes(path, save(state, metadata=meta), make_parents=True)
+
+
+def portable_metadata(model_args: dict | None) -> dict[str, str]:
+    """``flatten_order`` and ``layers`` (JSON strings) for a model's safetensors metadata."""
+    from cnnlab.models import create_model
+    from cnnlab.models.portable import layer_specs
+
+    meta = {"flatten_order": json.dumps(FLATTEN_ORDER)}
+    if isinstance(model_args, dict) and "name" in model_args:
+        meta["layers"] = json.dumps(layer_specs(create_model(**model_args)))
+    return meta
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -151,6 +168,9 @@ def load_weights(model: torch.nn.Module, payload: dict[str, Any], source: str = 
     if want and have and want != have:
         raise CheckpointError(f"{source} holds a {have!r} model, not {want!r}")
     state = payload["model_state"]
+    upgrade = getattr(model, "upgrade_state", None)
+    if upgrade is not None:  # files without a flatten order come from an older layout
+        state = upgrade(state, payload.get("flatten_order"))
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))

@@ -132,6 +132,7 @@ class TrainState:
         return {
             "format_version": ckpt.FORMAT_VERSION,
             "model_args": dict(self.raw_model.cnnlab_args),
+            "flatten_order": ckpt.FLATTEN_ORDER,
             "model_state": {k: v.detach().cpu() for k, v in self.raw_model.state_dict().items()},
             "optimizer_state": self.optimizer.state_dict(),
             "scheduler_state": self.scheduler.state_dict(),

@@ -31,6 +31,10 @@ class LogitScale(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return x * self.scale
 
+    def portable_layers(self, name: str) -> list[dict]:
+        """Plain torch has no such layer: the ``Scale`` of :mod:`cnnlab.models.portable`."""
+        return [{"name": name, "type": "Scale", "args": {}}]
+
 
 class FastNet(CnnlabModel):
     def __init__(

@@ -115,6 +115,11 @@ class CnnlabModel(nn.Module):
     def forward(self, x):
         return self.forward_head(self.forward_features(x))
 
+    def upgrade_state(self, state: dict, flatten_order: str | None) -> dict:
+        """Convert a state dict saved by an older layout (``flatten_order`` None: not recorded)
+        to this model's; the default keeps it as is."""
+        return state
+
     def feature_layers(self) -> list[tuple[str, nn.Module]]:
         """Conv and pooling layers in forward order, as ``(qualified name, module)``.
 

@@ -9,8 +9,10 @@ Measured on this project's CPU (bench/_explore.py, bench/train.py), three shape 
 - **Pool before norm.** Stage 1 is conv -> max pool -> batch norm -> ReLU (as in airbench):
   norm and activation run on a quarter of the pixels.
 - **Flat head.** A linear layer on the flattened 7x7 map keeps the digit's layout; it reached
-  99% in fewer epochs than a global max pool head at the same cost. It flattens in NHWC order,
-  a free view of a channels_last map, so the gradient keeps the map's layout.
+  99% in fewer epochs than a global max pool head at the same cost. It multiplies the NHWC
+  view of the map (free for a channels_last map, so the gradient keeps the map's layout) by
+  weights stored for the ordinary NCHW flatten (:class:`FlattenLinear`): the saved weights load
+  into a plain ``nn.Flatten()`` + ``nn.Linear``.
 
 >>> import torch
 >>> from cnnlab.models import create_model
@@ -22,10 +24,44 @@ torch.Size([2, 10])
 from __future__ import annotations
 
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from cnnlab.errors import CnnlabError
 from cnnlab.models.layers import CnnlabModel, ShapeTracker, check_int, check_ints
 from cnnlab.models.registry import _REGISTRY, register_model
+
+
+class FlattenLinear(nn.Linear):
+    """``Linear(flatten(x))`` for a (B, C, H, W) map, computed on the map's NHWC view.
+
+    The weight has the ordinary layout, ``(out, C*H*W)`` in NCHW flatten order, so the state
+    dict is the one of ``nn.Flatten()`` + ``nn.Linear``; the forward pass permutes the (small)
+    weight instead of the (large) activations.
+
+    >>> import torch
+    >>> layer = FlattenLinear((3, 2, 2), 5)
+    >>> x = torch.randn(4, 3, 2, 2).to(memory_format=torch.channels_last)
+    >>> torch.allclose(layer(x), F.linear(x.flatten(1), layer.weight, layer.bias), atol=1e-6)
+    True
+    """
+
+    def __init__(self, map_shape: tuple[int, int, int], out_features: int) -> None:
+        c, h, w = map_shape
+        super().__init__(c * h * w, out_features)
+        self.map_shape = (c, h, w)
+
+    def forward(self, x: Tensor) -> Tensor:
+        c, h, w = self.map_shape
+        weight = self.weight.view(-1, c, h, w).permute(0, 2, 3, 1).reshape(self.out_features, -1)
+        return F.linear(x.permute(0, 2, 3, 1).flatten(1), weight, self.bias)
+
+    def portable_layers(self, name: str) -> list[dict]:
+        """The same layer in plain torch (see :mod:`cnnlab.models.portable`)."""
+        linear = {"in_features": self.in_features, "out_features": self.out_features}
+        return [
+            {"name": f"{name}_flatten", "type": "Flatten", "args": {"start_dim": 1, "end_dim": -1}},
+            {"name": name, "type": "Linear", "args": {**linear, "bias": True}},
+        ]
 
 
 class SpeedNet(CnnlabModel):
@@ -57,7 +93,7 @@ class SpeedNet(CnnlabModel):
         shape.conv("conv2", 3, 1)
         self.bn2 = nn.BatchNorm2d(c2)
         self.relu2 = nn.ReLU(inplace=True)
-        self.fc = nn.Linear(c2 * shape.numel_per_channel, num_classes)
+        self.fc = FlattenLinear((c2, *shape.hw), num_classes)
 
     def forward_features(self, x: Tensor) -> Tensor:
         x = self.stem(x)  # (B, 4, 14, 14) for a 28x28 gray image and unshuffle=2
@@ -65,9 +101,22 @@ class SpeedNet(CnnlabModel):
         return self.relu2(self.bn2(self.conv2(x)))  # (B, c2, 7, 7)
 
     def forward_head(self, x: Tensor) -> Tensor:
-        # NHWC order: a view of a channels_last map, so the gradient keeps its layout (the NCHW
-        # flatten made ReLU's backward run on mixed layouts, 8x slower)
-        return self.fc(x.permute(0, 2, 3, 1).flatten(1))  # (B, num_classes) logits
+        # flattened as an NHWC view, so the gradient keeps a channels_last map's layout (the
+        # NCHW flatten made ReLU's backward run on mixed layouts, 8x slower)
+        return self.fc(x)  # (B, num_classes) logits
+
+    def upgrade_state(self, state: dict[str, Tensor], flatten_order: str | None) -> dict:
+        """Weights saved without a flatten order come from the old head, which stored the
+        linear weight in NHWC flatten order (``"nhwc"``): reorder them to NCHW."""
+        key = "fc.weight"
+        if flatten_order not in (None, "nhwc") or key not in state or state[key].dim() != 2:
+            return state
+        c, h, w = self.fc.map_shape
+        old = state[key]
+        if old.shape[1] != c * h * w:
+            return state  # load_weights names the shape mismatch
+        new = old.reshape(-1, h, w, c).permute(0, 3, 1, 2).reshape(old.shape)
+        return {**state, key: new.contiguous()}
 
 
 def _register() -> None:

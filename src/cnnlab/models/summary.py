@@ -11,14 +11,21 @@ Rows come from forward hooks on a dummy input. Conventions:
   recurrences along the forward order: ``r_out = r_in + (k - 1) * d * j_in``,
   ``j_out = j_in * s``, and ``start_out = start_in + ((k - 1) / 2 * d - p) * j_in`` (input
   coordinate of the centre of output unit 0). Conv, pooling and space-to-depth
-  (``PixelUnshuffle``) windows count; element-wise
-  layers (activations, batch norm, dropout) keep them; from the first Flatten / Linear /
-  adaptive pooling on, every unit sees the whole input, shown as the input size with jump
-  ``None``. The recurrence assumes a chain of layers (true for every registered model).
+  (``PixelUnshuffle``) windows count; element-wise layers (activations, batch norm, dropout)
+  keep them. The recurrence assumes a chain of layers (true for every registered model).
+- Coverage is the part of the input that reaches a layer at all: the union of the windows of
+  all its units, as first and last input row and column. Valid convolutions keep it, but a
+  floor pooling (or a stride) that has no unit for the last rows of its input drops them for
+  good: ``tutorial_cnn`` never sees the last two rows and columns of a 28x28 image.
+- From the first Flatten / Linear / adaptive pooling on, one unit combines every position, so
+  its receptive field is the coverage (jump ``None``). For an adaptive pooling with more than
+  one output per axis that is an upper bound.
+- With a stride larger than the window (gaps between units) the boxes are outer bounds.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -47,11 +54,37 @@ class SummaryRow:
     jump: Pair | None
     depth: int
     start: tuple[float, float] | None = None  # input coordinate of output unit (0, 0)'s centre
+    coverage: tuple[Pair, Pair] | None = None  # ((first, last) row, (first, last) col) seen
+
+    def unit_box(self, unit: Pair) -> tuple[Pair, Pair]:
+        """Input ``((top, bottom), (left, right))`` (inclusive) that output ``unit`` sees.
+
+        The receptive field around the unit's centre, clipped to the covered input.
+
+        >>> from cnnlab.models import create_model
+        >>> rows = {r.name: r for r in summary(create_model("tutorial_cnn")).rows}
+        >>> rows["conv3"].unit_box((0, 0)), rows["conv3"].unit_box((2, 2))
+        (((0, 17), (0, 17)), ((8, 25), (8, 25)))
+        """
+        if self.coverage is None or self.receptive_field is None:
+            raise CnnlabError(f"layer {self.name!r} has no receptive field")
+        if self.jump is None or self.start is None:
+            return self.coverage
+        box = []
+        for a in (0, 1):
+            centre = self.start[a] + unit[a] * self.jump[a]
+            half = (self.receptive_field[a] - 1) / 2
+            lo, hi = self.coverage[a]
+            box.append((max(lo, math.ceil(centre - half)), min(hi, math.floor(centre + half))))
+        return box[0], box[1]
 
 
-@dataclass
+@dataclass(repr=False)
 class Summary:
-    """The result of :func:`summary`; ``to_text()`` for people, ``to_dict()`` for JSON."""
+    """The result of :func:`summary`; ``to_text()`` for people, ``to_dict()`` for JSON.
+
+    Its repr is the text table, and Jupyter shows it as an HTML table.
+    """
 
     model_name: str
     input_size: tuple[int, ...]
@@ -61,16 +94,37 @@ class Summary:
     total_mult_adds: int
     param_bytes: int
     output_shape: tuple[int, ...] = field(default=())
+    coverage: tuple[Pair, Pair] | None = None  # input rows/cols the output depends on
+
+    @property
+    def unseen(self) -> dict[str, int]:
+        """Input rows/columns no output can depend on: ``{"top": 0, "bottom": 2, ...}``."""
+        h, w = self.input_size[1:]
+        if self.coverage is None:
+            return {"top": 0, "bottom": 0, "left": 0, "right": 0}
+        (r0, r1), (c0, c1) = self.coverage
+        return {"top": r0, "bottom": h - 1 - r1, "left": c0, "right": w - 1 - c1}
 
     def to_dict(self) -> dict:
         """Plain lists/ints/strings, ready for ``json.dumps``."""
         d = asdict(self)
         d["rows"] = [_jsonable(asdict(r)) for r in self.rows]
+        d["unseen"] = self.unseen
         return _jsonable(d)
 
     def to_text(self) -> str:
-        """A torchinfo-style table with totals underneath."""
-        return _render(self)
+        """A torchinfo-style table with totals and notes underneath."""
+        from cnnlab.models.summary_render import render_text
+
+        return render_text(self)
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+    def _repr_html_(self) -> str:
+        from cnnlab.models.summary_render import render_html
+
+        return render_html(self)
 
 
 def _jsonable(value):
@@ -124,29 +178,39 @@ def _mult_adds(module: nn.Module, out_shape: Sequence[int]) -> int:
 
 
 class _FieldTracker:
-    """Receptive field, jump and start along the forward order, per axis."""
+    """Receptive field, jump, start and coverage along the forward order, per axis."""
 
     def __init__(self, input_hw: Pair) -> None:
-        self.input_hw = input_hw
         self.r, self.j, self.start = [1, 1], [1, 1], [0.0, 0.0]
+        self.size = list(input_hw)  # length of the current map along each axis
+        self.cover = [[0, input_hw[0] - 1], [0, input_hw[1] - 1]]  # first/last input pixel seen
         self.is_global = False
 
-    def update(self, module: nn.Module) -> None:
+    def update(self, module: nn.Module, out_shape: Sequence[int]) -> None:
         if self.is_global:
             return
         if isinstance(module, _GLOBAL):
             self.is_global = True
-        elif isinstance(module, _WINDOW):
+        elif isinstance(module, _WINDOW) and len(out_shape) == 3:
             k, s, p, d = _window(module)
             for a in (0, 1):
+                n = int(out_shape[1 + a])
+                # the last input index any output unit reads (padding beyond the map reads none)
+                last = min(self.size[a] - 1, (n - 1) * s[a] - p[a] + (k[a] - 1) * d[a])
+                reach = self.start[a] + last * self.j[a] + (self.r[a] - 1) / 2
+                self.cover[a][1] = min(self.cover[a][1], math.floor(reach))
                 self.start[a] += ((k[a] - 1) / 2 * d[a] - p[a]) * self.j[a]
                 self.r[a] += (k[a] - 1) * d[a] * self.j[a]
                 self.j[a] *= s[a]
+                self.size[a] = n
 
-    def state(self) -> tuple[Pair, Pair | None, tuple[float, float] | None]:
+    def state(self) -> tuple[Pair, Pair | None, tuple[float, float] | None, tuple[Pair, Pair]]:
+        cover = ((self.cover[0][0], self.cover[0][1]), (self.cover[1][0], self.cover[1][1]))
         if self.is_global:
-            return self.input_hw, None, None
-        return (self.r[0], self.r[1]), (self.j[0], self.j[1]), (self.start[0], self.start[1])
+            seen = tuple(hi - lo + 1 for lo, hi in cover)
+            return (seen[0], seen[1]), None, None, cover
+        rf = (self.r[0], self.r[1])
+        return rf, (self.j[0], self.j[1]), (self.start[0], self.start[1]), cover
 
 
 def _input_size(input_size: Sequence[int] | int) -> tuple[int, int, int]:
@@ -196,7 +260,7 @@ def summary(
         shape = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else ()
         rec["shape"] = shape
         if not any(True for _ in module.children()):
-            tracker.update(module)
+            tracker.update(module, shape)
             rec["macs"] = _mult_adds(module, shape)
             for parent in stack:  # containers report the sum of their leaves
                 parent["macs"] += rec["macs"]
@@ -220,10 +284,10 @@ def summary(
         for handle in handles:
             handle.remove()
         model.train(was_training)
-    return _build(model, (c, h, w), calls, depth, out)
+    return _build(model, (c, h, w), calls, depth, out, tracker.state()[3])
 
 
-def _build(model, input_size, calls, depth, out) -> Summary:
+def _build(model, input_size, calls, depth, out, coverage) -> Summary:
     rows = []
     for rec in calls:
         name, module = rec["name"], rec["module"]
@@ -232,7 +296,7 @@ def _build(model, input_size, calls, depth, out) -> Summary:
             continue
         is_window = isinstance(module, _WINDOW)
         k, s = _window(module)[:2] if is_window else (None, None)
-        rf, jump, start = rec["field"]
+        rf, jump, start, cover = rec["field"]
         rows.append(
             SummaryRow(
                 name=name,
@@ -246,6 +310,7 @@ def _build(model, input_size, calls, depth, out) -> Summary:
                 jump=jump,
                 depth=level,
                 start=start,
+                coverage=cover,
             )
         )
     params = list(model.parameters())
@@ -258,73 +323,5 @@ def _build(model, input_size, calls, depth, out) -> Summary:
         total_mult_adds=sum(rec["macs"] for rec in calls if rec["name"].count(".") == 0),
         param_bytes=sum(p.numel() * p.element_size() for p in params),
         output_shape=tuple(out.shape[1:]) if isinstance(out, torch.Tensor) else (),
+        coverage=coverage,
     )
-
-
-def _fmt_pair(value: Pair | None, sep: str = "x", square_as_one: bool = True) -> str:
-    if value is None:
-        return "-"
-    if square_as_one and value[0] == value[1]:
-        return str(value[0])
-    return f"{value[0]}{sep}{value[1]}"
-
-
-def _cells(row: SummaryRow) -> list[str]:
-    rf = _fmt_pair(row.receptive_field)
-    if row.receptive_field is not None and row.jump is None:
-        rf = f"{rf} (all)"
-    return [
-        "  " * (row.depth - 1) + f"{row.name} ({row.kind})",
-        str(row.output_shape),
-        f"{row.params:,}" if row.params else "-",
-        _fmt_pair(row.kernel_size, square_as_one=False),
-        _fmt_pair(row.stride),
-        f"{row.mult_adds:,}" if row.mult_adds else "-",
-        rf,
-        _fmt_pair(row.jump),
-    ]
-
-
-def _render(s: Summary) -> str:
-    header = [
-        "Layer (type)",
-        "Output shape",
-        "Param #",
-        "Kernel",
-        "Stride",
-        "Mult-adds",
-        "RF",
-        "Jump",
-    ]
-    table = [header] + [_cells(r) for r in s.rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    right = {2, 5}  # numbers align right
-
-    def line(cells: list[str]) -> str:
-        out = [
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(out).rstrip()
-
-    rule = sum(widths) + 2 * (len(widths) - 1)
-    c, h, w = s.input_size
-    nontrain = s.total_params - s.trainable_params
-    lines = [
-        f"Model: {s.model_name}    input (C, H, W) = ({c}, {h}, {w})",
-        "=" * rule,
-        line(header),
-        "-" * rule,
-        *(line(cells) for cells in table[1:]),
-        "=" * rule,
-        f"Total params: {s.total_params:,}",
-        f"Trainable params: {s.trainable_params:,}",
-        f"Non-trainable params: {nontrain:,}",
-        f"Total mult-adds (M): {s.total_mult_adds / 1e6:.2f}",
-        f"Params size (MB): {s.param_bytes / 1e6:.2f}",
-        "-" * rule,
-        "Shapes are (C, H, W) per sample. RF: receptive field on the input in pixels;",
-        "Jump: input pixels between neighbouring units (stride product);",
-        "(all): every unit sees the whole input.",
-    ]
-    return "\n".join(lines)

@@ -68,9 +68,30 @@ class PredictResponse(BaseModel):
     features: Features | None = Field(description="first conv layer output (torch models)")
 
 
+class ErrorDetail(BaseModel):
+    detail: str = Field(description="what was wrong with the request, in one line")
+
+
+class ModelInfo(BaseModel, extra="allow", protected_namespaces=()):
+    model: str | None = Field(None, description="registered model name")
+    model_args: dict[str, Any] = Field({}, description="create_model(**model_args) rebuilds it")
+    dataset: str | None = None
+    classes: list[str] = Field([], description="class names in logit order")
+    style: str | None = Field(None, description="how uploads are preprocessed")
+    input_shape: list[int] = Field([], description="(channels, height, width) of one input")
+    backend: str | None = None
+    accuracy: float | None = Field(None, description="test accuracy if known, else validation")
+    accuracy_split: str | None = None
+    params: int | None = None
+    summary: str | None = Field(None, description="the model summary table (torch models)")
+
+
+_IMAGE = {"schema": {"type": "string", "format": "binary"}}
 _BODY_DOC = {
     "requestBody": {
         "required": True,
+        "description": "one PNG, JPEG or WebP image: a multipart field `file`, base64 in JSON, "
+        "or the raw bytes with their image Content-Type",
         "content": {
             "multipart/form-data": {
                 "schema": {
@@ -88,8 +109,32 @@ _BODY_DOC = {
                     "required": ["image"],
                 }
             },
+            "image/png": _IMAGE,
+            "image/jpeg": _IMAGE,
+            "image/webp": _IMAGE,
         },
     }
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorDetail, "description": description}
+
+
+PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error(
+        "The image cannot be read: not decodable, empty, over the pixel limit, invalid "
+        "base64 or JSON, a malformed multipart body or an invalid Content-Length."
+    ),
+    413: _error("The body or the image is larger than the server's upload limit."),
+    415: _error(
+        "Unsupported Content-Type (use multipart/form-data, application/json or image/*), or "
+        "a decodable image in a format other than PNG, JPEG or WebP."
+    ),
+    422: _error(
+        "The body has the right type but not the field: no multipart `file`, no JSON "
+        '`"image"`, or an `"image"` that is not a string.'
+    ),
 }
 
 
@@ -144,14 +189,20 @@ def create_app(predictor: Any, settings: ServeSettings | None = None) -> FastAPI
         """Liveness: the model is loaded and the server answers."""
         return {"status": "ok"}
 
-    @app.get("/model")
+    @app.get("/model", response_model=ModelInfo)
     def model_info() -> dict[str, Any]:
         """What is being served: architecture summary, dataset, classes, accuracy if known."""
         return service.info()
 
-    @app.post("/predict", response_model=PredictResponse, openapi_extra=_BODY_DOC)
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses=PREDICT_ERRORS,
+        openapi_extra=_BODY_DOC,
+    )
     async def predict(request: Request) -> dict[str, Any]:
-        """Classify one image: multipart ``file`` (PNG/JPEG/WebP) or JSON ``{"image": b64}``."""
+        """Classify one PNG, JPEG or WebP image: multipart ``file``, JSON ``{"image": b64}`` or
+        the raw bytes as ``image/png``, ``image/jpeg`` or ``image/webp``."""
         body = await _read_limited(request, settings.max_body_bytes())
         data = await _image_bytes(request, body)
         if len(data) > settings.max_upload_bytes:
