@@ -139,6 +139,10 @@ def test_integer_conv1d_equals_numpy_on_python_ints(n, m, stride, dilation, mode
         before = after = 0
     else:
         before, after = (mode, mode) if isinstance(mode, int) else mode
+    if mode == "valid" and stride == dilation == 1 and m > n:  # swapped, as numpy does
+        expected = np.convolve(x.astype(object), w.astype(object), "valid")
+        assert conv1d(x, w, mode, stride, dilation).tolist() == expected.tolist()
+        return
     if n + before + after < span:
         with pytest.raises(CnnlabError, match="larger than the padded input"):
             conv1d(x, w, mode, stride, dilation)

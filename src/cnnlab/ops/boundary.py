@@ -12,8 +12,9 @@ circular   ``cd|abcd|ab``              circular           wrap             wrap
 ========== =========================== ================== ================ ==============
 
 ``replicate`` is the "extension" boundary of image-processing courses. As in torch,
-``reflect`` needs a padding smaller than the input size, ``circular`` and ``symmetric`` at
-most the input size (NumPy would repeat the pattern; torch refuses).
+``reflect`` needs a padding smaller than the input size. ``circular`` and ``symmetric``
+padding wider than the input repeats the pattern, as SciPy's ``"wrap"`` and ``"symm"`` do for
+kernels longer than the input (torch refuses a ``circular`` padding wider than the input).
 """
 
 from __future__ import annotations
@@ -62,13 +63,11 @@ def pad_array(x: np.ndarray, pads, mode: str, fillvalue: float = 0) -> np.ndarra
             fillvalue = int(fillvalue)
             x = x.astype(object if x.dtype == np.uint64 else np.int64, copy=False)
         return np.pad(x, lead + [tuple(p) for p in pads], constant_values=fillvalue)
-    if mode != "replicate":  # the other mirrors and wraps must stay within one input length
+    if mode == "reflect":  # torch's rule; the other modes repeat their pattern as SciPy does
         for axis, (before, after) in zip(range(x.ndim - len(pads), x.ndim), pads, strict=True):
-            n, most = x.shape[axis], max(before, after)
-            if (mode == "reflect" and most >= n) or most > n:
-                rule = "smaller than" if mode == "reflect" else "at most"
+            if max(before, after) >= x.shape[axis]:
                 raise CnnlabError(
-                    f"padding=({before}, {after}) must be {rule} the input size {n} "
-                    f"for padding_mode={mode!r}"
+                    f"padding=({before}, {after}) must be smaller than the input size "
+                    f"{x.shape[axis]} for padding_mode='reflect'"
                 )
     return np.pad(x, lead + [tuple(p) for p in pads], mode=_NUMPY_MODES[mode])

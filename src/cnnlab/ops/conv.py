@@ -16,8 +16,9 @@ even-sized kernels.
 ``"same"`` returns the INPUT's length, as ``scipy.signal.convolve(x, w, "same")`` does, also
 when the kernel is longer than the input; ``numpy.convolve(x, w, "same")`` returns
 ``max(len(x), len(w))`` instead, so the two agree only when the kernel is not longer.
-``"valid"`` with a kernel longer than the (padded) input raises (NumPy and SciPy swap the two
-arguments there).
+``"valid"`` with a kernel at least as large as the input in every dimension swaps the two,
+as NumPy and SciPy do (a correlation's result then comes out reversed, as theirs does); with a
+stride or dilation, or when neither array fits inside the other, it raises.
 
 ``padding_mode`` says what the padding holds: ``"zeros"`` (default), ``"constant"``
 (``fillvalue``), ``"reflect"``, ``"replicate"``, ``"symmetric"`` or ``"circular"``; see
@@ -83,12 +84,31 @@ def _axis_padding(padding, n, m, s, d, flip, axis):
     return resolve_padding(n, m, padding, s, d, flip=flip)
 
 
+def _is_valid(padding) -> bool:
+    """``"valid"``, or the per-axis ``("valid", "valid")`` the 1-D functions pass on."""
+    if isinstance(padding, str):
+        return padding.lower() == "valid"
+    return isinstance(padding, tuple) and all(_is_valid(p) for p in padding)
+
+
+def _swap_for_valid(x, w, padding, stride, dilation):
+    """NumPy's and SciPy's 'valid' rule: a kernel at least as large as the input in every
+    dimension (and larger in one) trades places with it. Only for stride 1, dilation 1."""
+    if not _is_valid(padding) or stride != (1, 1) or dilation != (1, 1):
+        return False
+    return all(b >= a for a, b in zip(x.shape, w.shape, strict=True)) and x.shape != w.shape
+
+
 def _run(x, w, padding, stride, dilation, method, flip, padding_mode="zeros", fillvalue=0):
     """Shared body of conv1d / conv2d / correlate1d / correlate2d on validated 2-D arrays."""
     if method not in METHODS:
         raise CnnlabError(f"method={method!r} is not one of {', '.join(METHODS)}")
     check_padding_mode(padding_mode, fillvalue)
     stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    if _swap_for_valid(x, w, padding, stride, dilation):
+        # convolution is symmetric; a correlation of the swapped pair comes out reversed
+        out = _run(w, x, padding, stride, dilation, method, flip, padding_mode, fillvalue)
+        return out if flip else out[::-1, ::-1]
     pads, out_shape = [], []
     for axis in range(2):
         n, m = x.shape[axis], w.shape[axis]
