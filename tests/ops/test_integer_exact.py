@@ -196,3 +196,21 @@ def test_big_integer_image_stays_integer_and_exact():
     assert got.dtype == np.int64
     assert np.array_equal(got, scipy.signal.convolve2d(x, w, "same"))
     assert np.array_equal(conv2d(x, w, "full", 2), scipy.signal.convolve2d(x, w)[::2, ::2])
+
+
+def test_python_ints_beyond_int64_are_taken_exactly():
+    x = [2**70, -(2**70) + 3, 2**70 - 1]
+    expected = np.convolve(np.array(x, dtype=object), np.array([1, 1], dtype=object), "valid")
+    assert conv1d(x, [1, 1]).tolist() == expected.tolist() == [3, 2]
+    assert conv2d([[2**70, 7]], [[1, 0]]).tolist() == [[7]]
+    assert conv1d(np.array([1, 2], dtype=object), [1, 1], "full").tolist() == [1, 3, 2]
+    with pytest.raises(CnnlabError, match="does not fit in int64"):
+        conv1d([2**70], [1])
+    got = conv1d([2**70, 5], [0.5, 1.0], "full")  # meets a float: a float64 result
+    assert got.dtype == np.float64 and got[-1] == 5.0
+
+
+@pytest.mark.parametrize("bad", [["a"], [1.5, 2**70], [True, 2**70]])
+def test_object_inputs_that_are_not_ints_are_refused(bad):
+    with pytest.raises(CnnlabError, match="expected real numbers"):
+        conv1d(bad, [1])

@@ -57,6 +57,16 @@ def pad_array(x: np.ndarray, pads, mode: str, fillvalue: float = 0) -> np.ndarra
     check_padding_mode(mode, fillvalue)
     lead = [(0, 0)] * (x.ndim - len(pads))
     if mode in ("zeros", "constant"):
+        if x.dtype == object:  # Python ints beyond int64: np.pad would fill with np.int64
+            out = np.full(
+                [n + a + b for n, (a, b) in zip(x.shape, lead + list(pads), strict=True)],
+                int(fillvalue) if float(fillvalue).is_integer() else fillvalue,
+                object,
+            )
+            out[
+                tuple(slice(a, a + n) for n, (a, _) in zip(x.shape, lead + list(pads), strict=True))
+            ] = x
+            return out
         if x.dtype.kind in "iu" and fillvalue != int(fillvalue):
             x = x.astype(np.float64)  # a fractional fill makes the result fractional
         elif x.dtype.kind in "iu":

@@ -48,8 +48,24 @@ from cnnlab.ops.shapes import output_size, pair, resolve_padding
 METHODS = ("auto", "direct", "fft")
 
 
-def as_real_array(a, name: str, ndim: int) -> np.ndarray:
-    """Validate an input: numeric, real, finite, non-empty, with ``ndim`` dimensions."""
+def _python_ints(arr: np.ndarray, name: str, big_ints: bool) -> np.ndarray:
+    """An object array of Python ints: int64 when they fit, else kept (or refused)."""
+    if not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in arr.flat):
+        raise CnnlabError(f"{name} has dtype object; expected real numbers")
+    if all(-(2**63) <= v < 2**63 for v in arr.flat):
+        return arr.astype(np.int64)
+    if not big_ints:
+        big = next(v for v in arr.flat if not -(2**63) <= v < 2**63)
+        raise CnnlabError(f"{name} holds {big}, beyond int64; only convolution takes such ints")
+    return arr
+
+
+def as_real_array(a, name: str, ndim: int, *, big_ints: bool = False) -> np.ndarray:
+    """Validate an input: numeric, real, finite, non-empty, with ``ndim`` dimensions.
+
+    Booleans become int64 0/1. Python ints beyond int64 (an object array) are kept as they
+    are when ``big_ints`` (the exact convolution takes them), else refused.
+    """
     try:
         arr = np.asarray(a)
     except (ValueError, TypeError) as exc:
@@ -57,6 +73,11 @@ def as_real_array(a, name: str, ndim: int) -> np.ndarray:
     kind = arr.dtype.kind
     if kind == "b":
         arr, kind = arr.astype(np.int64), "i"
+    if kind == "O" and arr.size:
+        arr = _python_ints(arr, name, big_ints)
+        kind = arr.dtype.kind
+        if kind == "O":
+            kind = "i"  # exact integers, handled by the integer path
     if kind not in "iuf":
         raise CnnlabError(f"{name} has dtype {arr.dtype}; expected real numbers")
     if arr.ndim != ndim:
@@ -70,7 +91,7 @@ def as_real_array(a, name: str, ndim: int) -> np.ndarray:
 
 
 def _result_dtype(x: np.ndarray, w: np.ndarray) -> np.dtype:
-    if x.dtype.kind in "iuO" and w.dtype.kind in "iu":
+    if x.dtype.kind in "iuO" and w.dtype.kind in "iuO":
         return np.dtype(np.int64)
     return np.result_type(x.dtype, w.dtype, np.float32)
 
@@ -121,6 +142,8 @@ def _run(x, w, padding, stride, dilation, method, flip, padding_mode="zeros", fi
     if dtype.kind == "i":  # exact integer arithmetic, never through float64
         k = w[::-1, ::-1] if flip else w
         return correlate_exact(x, k, (pads[0], pads[1]), stride, dilation, tuple(out_shape))
+    if dtype.kind == "O":  # Python ints beyond int64 meet a float: the result is float64
+        dtype = np.dtype(np.float64)
     k = np.asarray(w, dtype=np.float64)
     k = backend.dilate_kernel(k[::-1, ::-1] if flip else k, dilation)
     out = backend.correlate_padded(
@@ -163,7 +186,7 @@ def conv2d(
     array([[25, 24],
            [28, 25]])
     """
-    x, w = as_real_array(x, "input", 2), as_real_array(w, "kernel", 2)
+    x, w = as_real_array(x, "input", 2, big_ints=True), as_real_array(w, "kernel", 2, big_ints=True)
     return _run(x, w, padding, stride, dilation, method, True, padding_mode, fillvalue)
 
 
@@ -190,7 +213,7 @@ def correlate2d(
            [6000, 6000, 6000],
            [   0,    0,    0]])
     """
-    x, w = as_real_array(x, "input", 2), as_real_array(w, "kernel", 2)
+    x, w = as_real_array(x, "input", 2, big_ints=True), as_real_array(w, "kernel", 2, big_ints=True)
     return _run(x, w, padding, stride, dilation, method, False, padding_mode, fillvalue)
 
 
@@ -233,7 +256,7 @@ def conv1d(
     >>> conv1d([2**27 + 1], [2**27 + 1])
     array([18014398777917441])
     """
-    x, w = as_real_array(x, "input", 1), as_real_array(w, "kernel", 1)
+    x, w = as_real_array(x, "input", 1, big_ints=True), as_real_array(w, "kernel", 1, big_ints=True)
     pad = _padding_1d(padding)
     return _run(
         x[None, :],
@@ -266,7 +289,7 @@ def correlate1d(
     >>> correlate1d([1, 2, 3, 4], [1, -1])
     array([-1, -1, -1])
     """
-    x, w = as_real_array(x, "input", 1), as_real_array(w, "kernel", 1)
+    x, w = as_real_array(x, "input", 1, big_ints=True), as_real_array(w, "kernel", 1, big_ints=True)
     pad = _padding_1d(padding)
     return _run(
         x[None, :],

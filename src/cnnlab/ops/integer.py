@@ -20,7 +20,7 @@ SAFE_BOUND = 2.0**62  # below this, no partial sum can reach the int64 limits (2
 
 
 def _fits_int64(a: np.ndarray) -> bool:
-    return a.dtype.kind == "i" or int(a.max()) <= INT64.max
+    return a.dtype.kind == "i" or (int(a.max()) <= INT64.max and int(a.min()) >= INT64.min)
 
 
 def _tap_sum(xp, k, stride, dilation, out_shape, dtype):
