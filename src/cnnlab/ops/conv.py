@@ -42,13 +42,13 @@ import numpy as np
 from cnnlab.errors import CnnlabError
 from cnnlab.ops import backend
 from cnnlab.ops.boundary import check_padding_mode, pad_array
-from cnnlab.ops.integer import correlate_exact
+from cnnlab.ops.integer import correlate_exact, python_ints
 from cnnlab.ops.shapes import output_size, pair, resolve_padding
 
 METHODS = ("auto", "direct", "fft")
 
 
-def _python_ints(arr: np.ndarray, name: str, big_ints: bool) -> np.ndarray:
+def _object_ints(arr: np.ndarray, name: str, big_ints: bool) -> np.ndarray:
     """An object array of Python ints: int64 when they fit, else kept (or refused)."""
     if not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in arr.flat):
         raise CnnlabError(f"{name} has dtype object; expected real numbers")
@@ -57,7 +57,7 @@ def _python_ints(arr: np.ndarray, name: str, big_ints: bool) -> np.ndarray:
     if not big_ints:
         big = next(v for v in arr.flat if not -(2**63) <= v < 2**63)
         raise CnnlabError(f"{name} holds {big}, beyond int64; only convolution takes such ints")
-    return arr
+    return python_ints(arr)
 
 
 def as_real_array(a, name: str, ndim: int, *, big_ints: bool = False) -> np.ndarray:
@@ -74,7 +74,7 @@ def as_real_array(a, name: str, ndim: int, *, big_ints: bool = False) -> np.ndar
     if kind == "b":
         arr, kind = arr.astype(np.int64), "i"
     if kind == "O" and arr.size:
-        arr = _python_ints(arr, name, big_ints)
+        arr = _object_ints(arr, name, big_ints)
         kind = arr.dtype.kind
         if kind == "O":
             kind = "i"  # exact integers, handled by the integer path
