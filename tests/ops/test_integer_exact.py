@@ -214,3 +214,13 @@ def test_python_ints_beyond_int64_are_taken_exactly():
 def test_object_inputs_that_are_not_ints_are_refused(bad):
     with pytest.raises(CnnlabError, match="expected real numbers"):
         conv1d(bad, [1])
+
+
+def test_constant_padding_keeps_integers_exact_beyond_int64():
+    u = np.array([2**63 + 1, 2**63], dtype=np.uint64)
+    got = conv1d(u, [1, -1], (0, 1), padding_mode="constant", fillvalue=2**63 + 5)
+    assert got.tolist() == [-1, 5]  # (2**63) - (2**63 + 1), (2**63 + 5) - 2**63
+    got = conv1d([1, 2], [1, -1], (0, 1), padding_mode="constant", fillvalue=2**62 + 2)
+    assert got.tolist() == [1, 2**62]
+    with pytest.raises(CnnlabError, match="fillvalue=True is not a finite number"):
+        conv1d([1, 2], [1, 1], 1, padding_mode="constant", fillvalue=True)
