@@ -51,7 +51,7 @@ def test_outsize(run_cli):
         (["conv1d", "1,a,3", "--kernel", "1"], "input '1,a,3': 'a' is not a number"),
         (["conv1d", "1,2,3", "--kernel", "1,nan"], "'nan' is not a finite number"),
         (["conv1d", "1,2,3", "--kernel", "1", "--stride", "0"], "stride=0 must be >= 1"),
-        (["conv1d", "1,2", "--kernel", "1,2,3"], "kernel of size 3 is larger than the padded"),
+        (["conv1d", "1,2", "-k", "1,2,3", "-s", "2"], "kernel of size 3 is larger than the padded"),
         (["conv2d", "1,2;3", "--kernel", "1"], "rows of different lengths"),
         (["conv2d", "1,2;3,4", "-k", "1", "--padding", "x"], "--padding 'x' is not an integer"),
         (["conv1d", "1,2", "-k", "1", "--mode", "same", "-p", "1"], "not both"),

@@ -73,8 +73,10 @@ def test_conv2d_equals_scipy_all_modes_both_methods(n1, n2, m1, m2, seed):
     rng = np.random.default_rng(seed)
     x, w = rng.standard_normal((n1, n2)), rng.standard_normal((m1, m2))
     for mode in ("full", "same", "valid"):
-        if mode == "valid" and (m1 > n1 or m2 > n2):
-            continue  # scipy swaps the arguments here; we refuse (kernel larger than input)
+        if mode == "valid" and (m1 > n1 or m2 > n2) and (m1 < n1 or m2 < n2):
+            with pytest.raises(CnnlabError, match="larger than the padded input"):
+                conv2d(x, w, mode)  # neither fits inside the other: SciPy raises too
+            continue
         for method in ("direct", "fft", "auto"):
             close(conv2d(x, w, mode, method=method), scipy.signal.convolve2d(x, w, mode), x, w)
             if mode != "same":
@@ -217,7 +219,8 @@ def test_big_image_fft_path_matches_direct():
         (([1, np.nan, 3], [1]), "input contains nan"),
         (([1, 2, 3], [1]), None),
         (([], [1]), "input is empty"),
-        (([1, 2], [1, 2, 3]), "kernel of size 3 is larger than the padded input of length 2"),
+        (([1, 2], [1, 2, 3], "valid", 2), "kernel of size 3 is larger than the padded input"),
+        (([1, 2], [1, 2, 3], 0), "kernel of size 3 is larger than the padded input of length 2"),
         ((["a", "b"], [1]), "expected real numbers"),
         (([1j, 2], [1]), "expected real numbers"),
         (([[1, 2]], [1]), "expected 1 dimensions"),
@@ -271,3 +274,58 @@ def test_same_keeps_the_input_length_as_scipy_also_for_long_kernels(n, m, seed):
     close(correlate1d(x, w, "same"), expected, x, w)
     if m % 2:
         close(correlate1d(x, w, "same"), scipy.signal.correlate(x, w, "same"), x, w)
+
+
+@FAST
+@given(
+    n=st.tuples(st.integers(1, 6), st.integers(1, 6)),
+    m=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+    seed=st.integers(0, 2**16),
+)
+def test_valid_swaps_a_larger_kernel_as_numpy_and_scipy(n, m, seed):
+    rng = np.random.default_rng(seed)
+    x, w = rng.standard_normal(n), rng.standard_normal(m)
+    close(conv1d(x[0], w[0], "valid"), np.convolve(x[0], w[0], "valid"), x, w)
+    close(correlate1d(x[0], w[0], "valid"), np.correlate(x[0], w[0], "valid"), x, w)
+    pairs = ((conv2d, scipy.signal.convolve2d), (correlate2d, scipy.signal.correlate2d))
+    for fn, scipy_fn in pairs:
+        try:
+            expected = scipy_fn(x, w, "valid")
+        except ValueError:  # neither fits inside the other
+            with pytest.raises(CnnlabError, match="larger than the padded input"):
+                fn(x, w, "valid")
+            continue
+        close(fn(x, w, "valid"), expected, x, w)
+        xi, wi = np.rint(x * 10).astype(int), np.rint(w * 10).astype(int)
+        assert fn(xi, wi, "valid").tolist() == scipy_fn(xi, wi, "valid").tolist()
+
+
+def test_scipy_reference_values():
+    """Worked values from SciPy's own convolution tests."""
+    assert conv1d([3, 4, 5, 6, 5, 4], [1, 2, 3], "full").tolist() == [3, 10, 22, 28, 32, 32, 23, 12]
+    assert conv1d([3, 4, 5], [1, 2, 3, 4], "same").tolist() == [10, 22, 34]
+    assert conv1d([1, 2, 3, 6, 5, 3], [2, 3, 4, 5, 3, 4, 2, 2, 1]).tolist() == [70, 78, 73, 65]
+    assert conv1d([2, 3, 4, 5, 3, 4, 2, 2, 1], [1, 2, 3, 6, 5, 3]).tolist() == [70, 78, 73, 65]
+    long = [1, 4, 3, 4, 5, 6, 7, 4, 3, 2, 1, 1, 3]
+    assert conv1d([1, 2, 3, 3, 1, 2], long, "same").tolist() == [57, 61, 63, 57, 45, 36]
+    e, f = [[1, 2, 3], [3, 4, 5]], [[2, 3, 4, 5, 6, 7, 8], [4, 5, 6, 7, 8, 9, 10]]
+    assert (
+        conv2d(e, f, "valid").tolist() == conv2d(f, e, "valid").tolist() == [[62, 80, 98, 116, 134]]
+    )
+    assert conv2d(e, f, "same").tolist() == [[22, 28, 34], [80, 98, 116]]
+    b = [[2, 3, 4], [4, 5, 6]]
+    full = [[2, 7, 16, 17, 12], [10, 30, 62, 58, 38], [12, 31, 58, 49, 30]]
+    assert conv2d(e, b, "full").tolist() == full
+    fill = [[24, 26, 31, 34, 32], [28, 40, 62, 64, 52], [32, 46, 67, 62, 48]]
+    assert conv2d(e, b, "full", padding_mode="constant", fillvalue=1).tolist() == fill
+    wrap = [[80, 80, 74, 80, 80], [68, 68, 62, 68, 68], [80, 80, 74, 80, 80]]
+    assert conv2d(e, b, "full", padding_mode="circular").tolist() == wrap
+    symm = [[34, 30, 44, 62, 66], [52, 48, 62, 80, 84], [82, 78, 92, 110, 114]]
+    assert conv2d(e, b, "full", padding_mode="symmetric").tolist() == symm
+    # a kernel longer than the image: the boundary is extended more than once
+    image, ones = [[2.0, -1.0, 3.0, 4.0]], np.ones((1, 21))
+    for fn in (conv2d, correlate2d):
+        assert fn(image, ones, "same", padding_mode="symmetric").tolist() == [[37, 42, 44, 45]]
+        assert fn(image, ones, "same", padding_mode="circular").tolist() == [[43, 44, 42, 39]]
+    with pytest.raises(CnnlabError):  # neither array fits inside the other
+        conv2d(np.arange(1, 7).reshape(2, 3), np.arange(-6, 0).reshape(3, 2), "valid")

@@ -235,6 +235,7 @@ def test_clahe_errors_and_constant():
     [
         "shapes",
         "conv",
+        "nchw",
         "pool",
         "filters",
         "clahe",

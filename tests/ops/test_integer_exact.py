@@ -139,6 +139,10 @@ def test_integer_conv1d_equals_numpy_on_python_ints(n, m, stride, dilation, mode
         before = after = 0
     else:
         before, after = (mode, mode) if isinstance(mode, int) else mode
+    if mode == "valid" and stride == dilation == 1 and m > n:  # swapped, as numpy does
+        expected = np.convolve(x.astype(object), w.astype(object), "valid")
+        assert conv1d(x, w, mode, stride, dilation).tolist() == expected.tolist()
+        return
     if n + before + after < span:
         with pytest.raises(CnnlabError, match="larger than the padded input"):
             conv1d(x, w, mode, stride, dilation)
@@ -192,3 +196,31 @@ def test_big_integer_image_stays_integer_and_exact():
     assert got.dtype == np.int64
     assert np.array_equal(got, scipy.signal.convolve2d(x, w, "same"))
     assert np.array_equal(conv2d(x, w, "full", 2), scipy.signal.convolve2d(x, w)[::2, ::2])
+
+
+def test_python_ints_beyond_int64_are_taken_exactly():
+    x = [2**70, -(2**70) + 3, 2**70 - 1]
+    expected = np.convolve(np.array(x, dtype=object), np.array([1, 1], dtype=object), "valid")
+    assert conv1d(x, [1, 1]).tolist() == expected.tolist() == [3, 2]
+    assert conv2d([[2**70, 7]], [[1, 0]]).tolist() == [[7]]
+    assert conv1d(np.array([1, 2], dtype=object), [1, 1], "full").tolist() == [1, 3, 2]
+    with pytest.raises(CnnlabError, match="does not fit in int64"):
+        conv1d([2**70], [1])
+    got = conv1d([2**70, 5], [0.5, 1.0], "full")  # meets a float: a float64 result
+    assert got.dtype == np.float64 and got[-1] == 5.0
+
+
+@pytest.mark.parametrize("bad", [["a"], [1.5, 2**70], [True, 2**70]])
+def test_object_inputs_that_are_not_ints_are_refused(bad):
+    with pytest.raises(CnnlabError, match="expected real numbers"):
+        conv1d(bad, [1])
+
+
+def test_constant_padding_keeps_integers_exact_beyond_int64():
+    u = np.array([2**63 + 1, 2**63], dtype=np.uint64)
+    got = conv1d(u, [1, -1], (0, 1), padding_mode="constant", fillvalue=2**63 + 5)
+    assert got.tolist() == [-1, 5]  # (2**63) - (2**63 + 1), (2**63 + 5) - 2**63
+    got = conv1d([1, 2], [1, -1], (0, 1), padding_mode="constant", fillvalue=2**62 + 2)
+    assert got.tolist() == [1, 2**62]
+    with pytest.raises(CnnlabError, match="fillvalue=True is not a finite number"):
+        conv1d([1, 2], [1, 1], 1, padding_mode="constant", fillvalue=True)

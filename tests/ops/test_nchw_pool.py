@@ -159,3 +159,8 @@ def test_depth_pool_notebook_004_and_torch():
 def test_pool_errors(call, message):
     with pytest.raises(CnnlabError, match=message):
         call()
+
+
+def test_pooling_refuses_ints_beyond_int64():
+    with pytest.raises(CnnlabError, match="beyond int64; only convolution takes such ints"):
+        max_pool2d([[2**70, 1]], 1)

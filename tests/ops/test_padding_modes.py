@@ -28,7 +28,6 @@ TORCH_MODES = ("zeros", "reflect", "replicate", "circular")
     seed=st.integers(0, 2**16),
 )
 def test_conv2d_boundaries_equal_scipy(n, m, mode, integer, seed):
-    m = (min(m[0], n[0]), min(m[1], n[1]))  # SciPy wraps/mirrors at most once, like torch
     rng = np.random.default_rng(seed)
     if integer:
         x, w, fill = rng.integers(-50, 50, n), rng.integers(-5, 5, m), 3
@@ -45,8 +44,16 @@ def test_conv2d_boundaries_equal_scipy(n, m, mode, integer, seed):
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
 
 
-def _torch_pad(t, pads, mode):
-    """torch's own padding (F.pad), pads = ((top, bottom), (left, right)) of the last axes."""
+def _torch_pad(t, pads, mode, x):
+    """torch's F.pad of the last axes by pads = ((before, after), ...) of those axes.
+
+    torch refuses to wrap around more than once; SciPy's "wrap" (and cnnlab) repeat the
+    input, so a circular padding wider than the input is built with numpy.pad instead.
+    """
+    sizes = x.shape[-len(pads) :]
+    if mode == "circular" and any(max(p) > n for p, n in zip(pads, sizes, strict=True)):
+        lead = [(0, 0)] * (t.ndim - len(pads))
+        return torch.from_numpy(np.pad(t.numpy(), lead + list(pads), mode="wrap"))
     flat = [v for before_after in reversed(pads) for v in before_after]
     if mode == "zeros":
         return F.pad(t, flat)
@@ -68,7 +75,7 @@ def test_correlate2d_padding_modes_equal_torch(n, m, pad, stride, dilation, mode
     rng = np.random.default_rng(seed)
     x, w = rng.standard_normal(n), rng.standard_normal(m)
     try:
-        xp = _torch_pad(torch.from_numpy(x)[None, None], pads, mode)
+        xp = _torch_pad(torch.from_numpy(x)[None, None], pads, mode, x)
         expected = F.conv2d(xp, torch.from_numpy(w)[None, None], stride=stride, dilation=dilation)
     except RuntimeError:
         with pytest.raises(CnnlabError) as info:
@@ -97,10 +104,9 @@ def test_conv1d_padding_modes_equal_torch(n, m, pad, stride, dilation, mode, int
     rng = np.random.default_rng(seed)
     x = rng.integers(-99, 99, n) if integer else rng.standard_normal(n)
     w = rng.integers(-9, 9, m) if integer else rng.standard_normal(m)
-    t = torch.from_numpy(x.astype(np.float64))[None, None]
+    kernel = torch.from_numpy(w.astype(np.float64)[::-1].copy())[None, None]
     try:
-        xp = F.pad(t, list(pad)) if mode == "zeros" else F.pad(t, list(pad), mode=mode)
-        kernel = torch.from_numpy(w.astype(np.float64)[::-1].copy())[None, None]
+        xp = _torch_pad(torch.from_numpy(x.astype(np.float64))[None, None], [pad], mode, x)
         expected = F.conv1d(xp, kernel, stride=stride, dilation=dilation)[0, 0].numpy()
     except RuntimeError:
         with pytest.raises(CnnlabError, match="padding|kernel of size"):
@@ -133,6 +139,8 @@ def test_conv2d_nchw_padding_mode_equals_torch_conv2d_module(
 ):
     if padding == "same":
         stride = (1, 1)  # torch refuses 'same' with stride > 1
+    elif mode == "circular":
+        padding = (min(padding[0], size[0]), min(padding[1], size[1]))  # torch wraps once only
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((2, 2 * groups, *size) if batched else (2 * groups, *size))
     layer = torch.nn.Conv2d(
@@ -177,10 +185,6 @@ def test_unbatched_conv2d_nchw_equals_torch():
         (
             lambda: conv1d([1, 2, 3], [1, 1], 3, padding_mode="reflect"),
             r"padding=\(3, 3\) must be smaller than the input size 3 for padding_mode='reflect'",
-        ),
-        (
-            lambda: conv1d([1, 2, 3], [1, 1], 4, padding_mode="circular"),
-            r"padding=\(4, 4\) must be at most the input size 3 for padding_mode='circular'",
         ),
         (
             lambda: conv2d([[1]], [[1]], padding_mode="mirror"),

@@ -78,7 +78,7 @@ def test_avg_pool_equals_torch(
     )
     _same_or_both_refuse(
         expected,
-        lambda: avg_pool2d(x, k, stride, pad, count_include_pad, ceil_mode, divisor_override),
+        lambda: avg_pool2d(x, k, stride, pad, ceil_mode, count_include_pad, divisor_override),
     )
 
 

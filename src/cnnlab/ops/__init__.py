@@ -23,7 +23,7 @@ from cnnlab.ops.activations import (
 )
 from cnnlab.ops.backend import choose_method
 from cnnlab.ops.clahe import clahe
-from cnnlab.ops.conv import conv1d, conv2d, conv2d_nchw, correlate1d, correlate2d
+from cnnlab.ops.conv import conv1d, conv2d, correlate1d, correlate2d
 from cnnlab.ops.filters import (
     KERNELS,
     apply_kernel,
@@ -34,6 +34,7 @@ from cnnlab.ops.filters import (
     scale_for_display,
     to_gray,
 )
+from cnnlab.ops.nchw import conv2d_nchw
 from cnnlab.ops.pool import (
     avg_pool2d,
     depth_pool,

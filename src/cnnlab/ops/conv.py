@@ -2,8 +2,8 @@
 
 ``conv1d`` / ``conv2d`` compute TRUE convolution (the kernel is flipped, as ``numpy.convolve``
 and ``scipy.signal.convolve2d`` do); ``correlate1d`` / ``correlate2d`` slide the kernel as it
-is, which is what deep-learning "convolution" layers compute. ``conv2d_nchw`` is the batched,
-multi-channel layer form and matches ``torch.nn.functional.conv2d``.
+is, which is what deep-learning "convolution" layers compute. The batched, multi-channel
+layer form is :func:`cnnlab.ops.nchw.conv2d_nchw`.
 
 Padding is ``"valid"`` (none), ``"same"`` (output ``ceil(n / stride)``), ``"full"`` (every
 partial overlap), an int ``p`` or explicit pairs. ``"same"`` follows TensorFlow's rule: the
@@ -16,8 +16,9 @@ even-sized kernels.
 ``"same"`` returns the INPUT's length, as ``scipy.signal.convolve(x, w, "same")`` does, also
 when the kernel is longer than the input; ``numpy.convolve(x, w, "same")`` returns
 ``max(len(x), len(w))`` instead, so the two agree only when the kernel is not longer.
-``"valid"`` with a kernel longer than the (padded) input raises (NumPy and SciPy swap the two
-arguments there).
+``"valid"`` with a kernel at least as large as the input in every dimension swaps the two,
+as NumPy and SciPy do (a correlation's result then comes out reversed, as theirs does); with a
+stride or dilation, or when neither array fits inside the other, it raises.
 
 ``padding_mode`` says what the padding holds: ``"zeros"`` (default), ``"constant"``
 (``fillvalue``), ``"reflect"``, ``"replicate"``, ``"symmetric"`` or ``"circular"``; see
@@ -41,14 +42,30 @@ import numpy as np
 from cnnlab.errors import CnnlabError
 from cnnlab.ops import backend
 from cnnlab.ops.boundary import check_padding_mode, pad_array
-from cnnlab.ops.integer import correlate_exact
+from cnnlab.ops.integer import correlate_exact, python_ints
 from cnnlab.ops.shapes import output_size, pair, resolve_padding
 
 METHODS = ("auto", "direct", "fft")
 
 
-def as_real_array(a, name: str, ndim: int) -> np.ndarray:
-    """Validate an input: numeric, real, finite, non-empty, with ``ndim`` dimensions."""
+def _object_ints(arr: np.ndarray, name: str, big_ints: bool) -> np.ndarray:
+    """An object array of Python ints: int64 when they fit, else kept (or refused)."""
+    if not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in arr.flat):
+        raise CnnlabError(f"{name} has dtype object; expected real numbers")
+    if all(-(2**63) <= v < 2**63 for v in arr.flat):
+        return arr.astype(np.int64)
+    if not big_ints:
+        big = next(v for v in arr.flat if not -(2**63) <= v < 2**63)
+        raise CnnlabError(f"{name} holds {big}, beyond int64; only convolution takes such ints")
+    return python_ints(arr)
+
+
+def as_real_array(a, name: str, ndim: int, *, big_ints: bool = False) -> np.ndarray:
+    """Validate an input: numeric, real, finite, non-empty, with ``ndim`` dimensions.
+
+    Booleans become int64 0/1. Python ints beyond int64 (an object array) are kept as they
+    are when ``big_ints`` (the exact convolution takes them), else refused.
+    """
     try:
         arr = np.asarray(a)
     except (ValueError, TypeError) as exc:
@@ -56,6 +73,11 @@ def as_real_array(a, name: str, ndim: int) -> np.ndarray:
     kind = arr.dtype.kind
     if kind == "b":
         arr, kind = arr.astype(np.int64), "i"
+    if kind == "O" and arr.size:
+        arr = _object_ints(arr, name, big_ints)
+        kind = arr.dtype.kind
+        if kind == "O":
+            kind = "i"  # exact integers, handled by the integer path
     if kind not in "iuf":
         raise CnnlabError(f"{name} has dtype {arr.dtype}; expected real numbers")
     if arr.ndim != ndim:
@@ -69,7 +91,7 @@ def as_real_array(a, name: str, ndim: int) -> np.ndarray:
 
 
 def _result_dtype(x: np.ndarray, w: np.ndarray) -> np.dtype:
-    if x.dtype.kind in "iuO" and w.dtype.kind in "iu":
+    if x.dtype.kind in "iuO" and w.dtype.kind in "iuO":
         return np.dtype(np.int64)
     return np.result_type(x.dtype, w.dtype, np.float32)
 
@@ -83,12 +105,31 @@ def _axis_padding(padding, n, m, s, d, flip, axis):
     return resolve_padding(n, m, padding, s, d, flip=flip)
 
 
+def _is_valid(padding) -> bool:
+    """``"valid"``, or the per-axis ``("valid", "valid")`` the 1-D functions pass on."""
+    if isinstance(padding, str):
+        return padding.lower() == "valid"
+    return isinstance(padding, tuple) and all(_is_valid(p) for p in padding)
+
+
+def _swap_for_valid(x, w, padding, stride, dilation):
+    """NumPy's and SciPy's 'valid' rule: a kernel at least as large as the input in every
+    dimension (and larger in one) trades places with it. Only for stride 1, dilation 1."""
+    if not _is_valid(padding) or stride != (1, 1) or dilation != (1, 1):
+        return False
+    return all(b >= a for a, b in zip(x.shape, w.shape, strict=True)) and x.shape != w.shape
+
+
 def _run(x, w, padding, stride, dilation, method, flip, padding_mode="zeros", fillvalue=0):
     """Shared body of conv1d / conv2d / correlate1d / correlate2d on validated 2-D arrays."""
     if method not in METHODS:
         raise CnnlabError(f"method={method!r} is not one of {', '.join(METHODS)}")
     check_padding_mode(padding_mode, fillvalue)
     stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    if _swap_for_valid(x, w, padding, stride, dilation):
+        # convolution is symmetric; a correlation of the swapped pair comes out reversed
+        out = _run(w, x, padding, stride, dilation, method, flip, padding_mode, fillvalue)
+        return out if flip else out[::-1, ::-1]
     pads, out_shape = [], []
     for axis in range(2):
         n, m = x.shape[axis], w.shape[axis]
@@ -101,6 +142,8 @@ def _run(x, w, padding, stride, dilation, method, flip, padding_mode="zeros", fi
     if dtype.kind == "i":  # exact integer arithmetic, never through float64
         k = w[::-1, ::-1] if flip else w
         return correlate_exact(x, k, (pads[0], pads[1]), stride, dilation, tuple(out_shape))
+    if dtype.kind == "O":  # Python ints beyond int64 meet a float: the result is float64
+        dtype = np.dtype(np.float64)
     k = np.asarray(w, dtype=np.float64)
     k = backend.dilate_kernel(k[::-1, ::-1] if flip else k, dilation)
     out = backend.correlate_padded(
@@ -143,7 +186,7 @@ def conv2d(
     array([[25, 24],
            [28, 25]])
     """
-    x, w = as_real_array(x, "input", 2), as_real_array(w, "kernel", 2)
+    x, w = as_real_array(x, "input", 2, big_ints=True), as_real_array(w, "kernel", 2, big_ints=True)
     return _run(x, w, padding, stride, dilation, method, True, padding_mode, fillvalue)
 
 
@@ -170,7 +213,7 @@ def correlate2d(
            [6000, 6000, 6000],
            [   0,    0,    0]])
     """
-    x, w = as_real_array(x, "input", 2), as_real_array(w, "kernel", 2)
+    x, w = as_real_array(x, "input", 2, big_ints=True), as_real_array(w, "kernel", 2, big_ints=True)
     return _run(x, w, padding, stride, dilation, method, False, padding_mode, fillvalue)
 
 
@@ -179,6 +222,13 @@ def _padding_1d(padding):
     if isinstance(padding, Sequence) and not isinstance(padding, str):
         return (0, tuple(padding))
     return (0, padding) if not isinstance(padding, str) else ("valid", padding)
+
+
+def _run_1d(x, w, padding, stride, dilation, method, flip, padding_mode, fillvalue):
+    """conv1d / correlate1d as a one-row conv2d / correlate2d."""
+    x, w = as_real_array(x, "input", 1, big_ints=True), as_real_array(w, "kernel", 1, big_ints=True)
+    pad, stride, dilation = _padding_1d(padding), (1, stride), (1, dilation)
+    return _run(x[None], w[None], pad, stride, dilation, method, flip, padding_mode, fillvalue)[0]
 
 
 def conv1d(
@@ -213,19 +263,7 @@ def conv1d(
     >>> conv1d([2**27 + 1], [2**27 + 1])
     array([18014398777917441])
     """
-    x, w = as_real_array(x, "input", 1), as_real_array(w, "kernel", 1)
-    pad = _padding_1d(padding)
-    return _run(
-        x[None, :],
-        w[None, :],
-        pad,
-        (1, stride),
-        (1, dilation),
-        method,
-        True,
-        padding_mode,
-        fillvalue,
-    )[0]
+    return _run_1d(x, w, padding, stride, dilation, method, True, padding_mode, fillvalue)
 
 
 def correlate1d(
@@ -246,7 +284,7 @@ def correlate1d(
     >>> correlate1d([1, 2, 3, 4], [1, -1])
     array([-1, -1, -1])
     """
-    x, w = as_real_array(x, "input", 1), as_real_array(w, "kernel", 1)
+    x, w = as_real_array(x, "input", 1, big_ints=True), as_real_array(w, "kernel", 1, big_ints=True)
     pad = _padding_1d(padding)
     return _run(
         x[None, :],
@@ -259,84 +297,3 @@ def correlate1d(
         padding_mode,
         fillvalue,
     )[0]
-
-
-def _nchw_padding(padding, h, w, kh, kw, stride, dilation):
-    """Per-axis (before, after) for conv2d_nchw (correlation: 'same' puts extras bottom/right)."""
-    if isinstance(padding, str) or not isinstance(padding, Sequence):
-        return [
-            resolve_padding(n, m, padding, s, d)
-            for n, m, s, d in zip((h, w), (kh, kw), stride, dilation, strict=True)
-        ]
-    if len(padding) != 2:
-        raise CnnlabError(f"padding={tuple(padding)!r} must be one int or a pair")
-    return [
-        resolve_padding(n, m, p, s, d)
-        for n, m, p, s, d in zip((h, w), (kh, kw), padding, stride, dilation, strict=True)
-    ]
-
-
-def conv2d_nchw(
-    x,
-    w,
-    bias=None,
-    stride: int | tuple[int, int] = 1,
-    padding: str | int | Sequence = 0,
-    dilation: int | tuple[int, int] = 1,
-    groups: int = 1,
-    padding_mode: str = "zeros",
-) -> np.ndarray:
-    """Batched multi-channel cross-correlation, the maths of ``torch.nn.functional.conv2d``.
-
-    Args:
-        x: input (N, C, H, W), or unbatched (C, H, W) as torch accepts it.
-        w: weights (O, C // groups, kh, kw).
-        bias: (O,) or None.
-        stride, padding, dilation: as in :func:`correlate2d` (padding int, pair, "valid",
-            "same" or "full").
-        groups: input and output channels are split into this many independent groups.
-        padding_mode: "zeros", "reflect", "replicate" or "circular", as in
-            ``torch.nn.Conv2d(padding_mode=...)`` (also "symmetric"; "constant" is "zeros").
-
-    Returns:
-        float64 (N, O, H_out, W_out), or (O, H_out, W_out) for an unbatched input.
-
-    >>> conv2d_nchw(np.ones((1, 1, 3, 3)), np.ones((2, 1, 2, 2)), bias=[0, 1]).tolist()
-    [[[[4.0, 4.0], [4.0, 4.0]], [[5.0, 5.0], [5.0, 5.0]]]]
-    """
-    arr = np.asarray(x)
-    if arr.ndim == 3:  # unbatched (C, H, W), as torch.nn.functional.conv2d accepts it
-        out = conv2d_nchw(arr[None], w, bias, stride, padding, dilation, groups, padding_mode)
-        return out[0]
-    if arr.ndim != 4:
-        raise CnnlabError(f"input has shape {arr.shape}; expected (N, C, H, W) or (C, H, W)")
-    x = as_real_array(arr, "input", 4).astype(np.float64, copy=False)
-    w = as_real_array(w, "weight", 4).astype(np.float64, copy=False)
-    n, c, h, wd = x.shape
-    o, cg, kh, kw = w.shape
-    g = int(groups)
-    if g < 1 or c % g or o % g or cg != c // g:
-        raise CnnlabError(
-            f"groups={groups} does not fit input channels {c}, weight shape {w.shape} "
-            f"(need C % groups == 0, O % groups == 0, weight.shape[1] == C // groups)"
-        )
-    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
-    pads = _nchw_padding(padding, h, wd, kh, kw, stride, dilation)
-    ho = output_size(h, kh, pads[0], stride[0], dilation[0])
-    wo = output_size(wd, kw, pads[1], stride[1], dilation[1])
-    xp = pad_array(x, pads, padding_mode)
-    span = ((kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1)
-    win = np.lib.stride_tricks.sliding_window_view(xp, span, axis=(2, 3))
-    win = win[:, :, :: stride[0], :: stride[1], :: dilation[0], :: dilation[1]][:, :, :ho, :wo]
-    # (N, G, Cg, Ho, Wo, kh, kw) -> (N, G, Ho*Wo, Cg*kh*kw): one matrix product per group.
-    cols = win.reshape(n, g, cg, ho, wo, kh, kw).transpose(0, 1, 3, 4, 2, 5, 6)
-    cols = cols.reshape(n, g, ho * wo, cg * kh * kw)
-    wg = w.reshape(g, o // g, cg * kh * kw).transpose(0, 2, 1)
-    out = np.matmul(cols, wg)  # (N, G, Ho*Wo, O/G)
-    out = out.transpose(0, 1, 3, 2).reshape(n, o, ho, wo)
-    if bias is not None:
-        b = as_real_array(bias, "bias", 1).astype(np.float64, copy=False)
-        if b.shape != (o,):
-            raise CnnlabError(f"bias has shape {b.shape}; expected ({o},)")
-        out = out + b[None, :, None, None]
-    return out

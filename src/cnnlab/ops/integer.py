@@ -19,8 +19,15 @@ INT64 = np.iinfo(np.int64)
 SAFE_BOUND = 2.0**62  # below this, no partial sum can reach the int64 limits (2**63)
 
 
+def python_ints(a: np.ndarray) -> np.ndarray:
+    """An object array of Python ints (never NumPy integers, whose products can overflow)."""
+    out = np.empty(a.shape, dtype=object)
+    out.reshape(-1)[:] = [int(v) for v in a.flat]
+    return out
+
+
 def _fits_int64(a: np.ndarray) -> bool:
-    return a.dtype.kind == "i" or int(a.max()) <= INT64.max
+    return a.dtype.kind == "i" or (int(a.max()) <= INT64.max and int(a.min()) >= INT64.min)
 
 
 def _tap_sum(xp, k, stride, dilation, out_shape, dtype):
@@ -55,10 +62,9 @@ def correlate_exact(x, k, pads, stride, dilation, out_shape) -> np.ndarray:
         return _tap_sum(xp, k.astype(np.int64, copy=False), stride, dilation, out_shape, np.int64)
     # Python ints: exact at any size; only the final result must fit in int64.
     xp = np.zeros([n + a + b for n, (a, b) in zip(x.shape, pads, strict=True)], dtype=object)
-    xp[pads[0][0] : pads[0][0] + x.shape[0], pads[1][0] : pads[1][0] + x.shape[1]] = x.astype(
-        object
-    )
-    out = _tap_sum(xp, k.astype(object), stride, dilation, out_shape, object)
+    rows, cols = pads[0][0], pads[1][0]
+    xp[rows : rows + x.shape[0], cols : cols + x.shape[1]] = python_ints(x)
+    out = _tap_sum(xp, python_ints(k), stride, dilation, out_shape, object)
     lo, hi = min(out.flat), max(out.flat)
     if lo < INT64.min or hi > INT64.max:
         bad = lo if lo < INT64.min else hi

@@ -105,11 +105,11 @@ def avg_pool2d(
     kernel: int | Sequence[int],
     stride=None,
     padding: int | Sequence[int] = 0,
-    count_include_pad: bool = True,
     ceil_mode: bool = False,
+    count_include_pad: bool = True,
     divisor_override: int | None = None,
 ) -> np.ndarray:
-    """Mean over each ``kernel`` window, float64, with torch's arguments and defaults.
+    """Mean over each ``kernel`` window, float64, with torch's arguments (in torch's order).
 
     Args:
         x, kernel, stride, padding, ceil_mode: as in :func:`max_pool2d` (no dilation, as torch).
