@@ -420,12 +420,14 @@ function markUnit(unit) {
   canvas.parentElement.append(mark);
 }
 
+const MINI_PX = 140;  // the input and effective RF beside the arithmetic
+
 function showBoxes(doc) {
   document.querySelectorAll(".rf-box").forEach((el) => el.remove());
   const [h, w] = model.input_shape.slice(1);
-  const px = SEEN_PX / Math.max(h, w);
   const [top, bottom, left, right] = doc.box_clipped;
-  for (const stage of [$("input-stage"), $("erf-stage")]) {
+  for (const stage of [$("input-stage"), $("erf-stage"), $("mini-input-stage"), $("mini-erf-stage")]) {
+    const px = (stage.id.startsWith("mini") ? MINI_PX : SEEN_PX) / Math.max(h, w);
     const box = document.createElement("div");
     box.className = "rf-box";
     Object.assign(box.style, {
@@ -447,6 +449,8 @@ function showErf(doc) {
   canvas.width = w; canvas.height = h;
   const m = doc.erf_max;
   paint(canvas, w, h, (i) => heat(m > 0 ? values[i] / m : 0));
+  copyCanvas(canvas, $("mini-erf"));
+  copyCanvas($("seen"), $("mini-input"));
   const [rh, rw] = doc.receptive_field;
   $("erf-caption").textContent =
     `effective RF: |∂ unit / ∂ input| (box: theoretical RF ${rh}×${rw})`;
@@ -455,8 +459,17 @@ function showErf(doc) {
 const num = (v, d = 3) => (Math.abs(v) < 1e-12 ? "0" : v.toFixed(d));
 const sign = (v) => (v > 0 ? "pos" : v < 0 ? "neg" : "zero");
 
+function copyCanvas(from, to) {
+  to.width = from.width;
+  to.height = from.height;
+  to.getContext("2d").drawImage(from, 0, 0);
+}
+
 function showArithmetic(doc) {
-  $("unit-panel").hidden = false;
+  const panel = $("unit-panel");
+  const row = rows.get(doc.layer).row;
+  if (panel.previousElementSibling !== row) row.after(panel);  // right under the clicked row
+  panel.hidden = false;
   const where = doc.unit.length === 3
     ? `channel ${doc.unit[0]}, row ${doc.unit[1]}, col ${doc.unit[2]}` : `unit ${doc.unit[0]}`;
   $("unit-title").textContent = `${doc.layer} (${doc.kind}), ${where}: value ${num(doc.value, 4)}`;
@@ -641,9 +654,10 @@ async function loadSamples() {
 
 async function start() {
   clearPad();
-  for (const id of ["seen", "erf"]) {
-    $(id).style.width = `${SEEN_PX}px`;
-    $(id).style.height = `${SEEN_PX}px`;
+  for (const [id, px] of [["seen", SEEN_PX], ["erf", SEEN_PX], ["mini-input", MINI_PX],
+    ["mini-erf", MINI_PX]]) {
+    $(id).style.width = `${px}px`;
+    $(id).style.height = `${px}px`;
     blank($(id));
   }
   try {
