@@ -232,13 +232,20 @@ def test_samples(predictor: Any, n: int = SAMPLES) -> list[dict[str, Any]]:
     """Up to ``n`` test images (one per class first) as base64 PNGs with their labels."""
     from PIL import Image
 
-    from cnnlab.engine.data_setup import load_split
+    from cnnlab.data import load_image_folder
+    from cnnlab.engine.data_setup import is_folder_dataset, load_split
 
     backend = predictor.backend
     payload = getattr(getattr(backend, "loaded", None), "payload", None) or {}
     data_dir = (payload.get("config") or {}).get("data_dir")
+    c, h, w = predictor.input_shape
     try:
-        ds = load_split(backend.dataset, "test", data_dir=data_dir, download=False)
+        if not backend.dataset:
+            return []
+        if is_folder_dataset(backend.dataset):  # in the model's own size and colours
+            ds = load_image_folder(backend.dataset, input_size=(h, w), channels=c)
+        else:
+            ds = load_split(backend.dataset, "test", data_dir=data_dir, download=False)
     except (CnnlabError, OSError):  # no local copy of the data: the page offers none
         return []
     labels = ds.labels[:2000].tolist()

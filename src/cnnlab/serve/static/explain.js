@@ -102,7 +102,13 @@ $("upload").addEventListener("change", () => {
 // ---------------------------------------------------------------- requests
 function schedule() {
   if (timer !== null) return;
-  timer = setTimeout(() => { timer = null; update(); }, UPDATE_MS);
+  timer = setTimeout(() => { timer = null; update(); showPending(); }, UPDATE_MS);
+  showPending();
+}
+
+// data-pending="no" once nothing is waiting to be sent or answered (tests wait for it)
+function showPending() {
+  document.body.dataset.pending = timer !== null || busy ? "yes" : "no";
 }
 
 async function post(path, body) {
@@ -120,6 +126,7 @@ async function update() {
   if (!inked || !model) return;
   if (busy) { dirty = true; return; }
   busy = true;
+  showPending();
   dirty = false;
   document.body.dataset.state = "busy";
   const image = pad.toDataURL("image/png");
@@ -137,6 +144,7 @@ async function update() {
   } finally {
     busy = false;
     if (dirty) schedule();
+    showPending();
   }
 }
 
@@ -470,6 +478,7 @@ function showArithmetic(doc) {
   const row = rows.get(doc.layer).row;
   if (panel.previousElementSibling !== row) row.after(panel);  // right under the clicked row
   panel.hidden = false;
+  panel.dataset.unit = `${doc.layer}:${doc.unit.join(",")}`;
   const where = doc.unit.length === 3
     ? `channel ${doc.unit[0]}, row ${doc.unit[1]}, col ${doc.unit[2]}` : `unit ${doc.unit[0]}`;
   $("unit-title").textContent = `${doc.layer} (${doc.kind}), ${where}: value ${num(doc.value, 4)}`;
