@@ -27,6 +27,7 @@ True
 
 from __future__ import annotations
 
+import base64
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -128,6 +129,11 @@ def explained_layers(model: Any, input_shape: tuple[int, int, int]) -> list[Laye
             )
         )
     return out
+
+
+def encode_floats(array: np.ndarray) -> str:
+    """base64 of ``array`` as little-endian float32, C order (a JavaScript Float32Array)."""
+    return base64.b64encode(np.ascontiguousarray(array, dtype="<f4").tobytes()).decode("ascii")
 
 
 def theoretical_box(layer: LayerInfo, row: int, col: int) -> tuple[int, int, int, int]:

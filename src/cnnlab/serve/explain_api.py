@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cnnlab.errors import CnnlabError, ImageError
 from cnnlab.serve.explain import Explainer
+from cnnlab.serve.explain import encode_floats as encode
 
 SAMPLES = 10  # test images offered by GET /explain/samples (one per class when possible)
 PAGE_CSP = "default-src 'self'; img-src 'self' data: blob:; connect-src 'self'"
@@ -81,11 +82,6 @@ class UnitResponse(BaseModel):
         "or mean; dense: top weight x input terms; element-wise: input and output"
     )
     ms: float
-
-
-def encode(array: np.ndarray) -> str:
-    """base64 of ``array`` as little-endian float32 (what the page's Float32Array reads)."""
-    return base64.b64encode(np.ascontiguousarray(array, dtype="<f4").tobytes()).decode("ascii")
 
 
 def _body_doc(model: type[BaseModel]) -> dict:
