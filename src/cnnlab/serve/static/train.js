@@ -26,9 +26,12 @@ function line(canvas, series, yMax) {
     c.beginPath(); c.moveTo(L, y(v)); c.lineTo(W - R, y(v)); c.stroke();
     c.fillText(v.toFixed(top < 2 ? 2 : 1), 2, y(v) + 4);
   }
-  c.fillText("step", W - 34, H - 4);
   c.fillText("0", L, H - 6);
-  c.fillText(String(xMax), W - R - 40, H - 6);
+  c.textAlign = "center";
+  c.fillText("optimiser step", (L + W - R) / 2, H - 6);
+  c.textAlign = "right";
+  c.fillText(String(xMax), W - R, H - 6);
+  c.textAlign = "left";
   for (const s of series) {
     c.strokeStyle = s.colour;
     c.fillStyle = s.colour;
@@ -43,7 +46,7 @@ function line(canvas, series, yMax) {
 function redrawCurves() {
   const pick = (key) => evals.filter((r) => r[key] != null).map((r) => [r.step, r[key]]);
   line($("loss"), [
-    { points: steps, colour: "#9db7e8" },
+    { points: steps, colour: "#2f6fde" },
     { points: pick("val_loss"), colour: "#d9480f", dots: true },
   ]);
   line($("accuracy"), [
