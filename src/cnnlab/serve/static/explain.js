@@ -429,7 +429,11 @@ function showErf(doc) {
     `effective RF: |∂ unit / ∂ input| (box: theoretical RF ${rh}×${rw})`;
 }
 
-const num = (v, d = 3) => (Math.abs(v) < 1e-12 ? "0" : v.toFixed(d));
+function num(v, d = 3) {
+  if (Math.abs(v) < 1e-12) return "0";
+  const text = v.toFixed(d);
+  return /^-0\.0*$/.test(text) ? text.slice(1) : text;  // no "-0.00"
+}
 const sign = (v) => (v > 0 ? "pos" : v < 0 ? "neg" : "zero");
 
 function copyCanvas(from, to) {

@@ -113,7 +113,7 @@ function row(name, note, count, w, h, px, testid) {
 function showKernels(k) {
   const [out, cin, kh, kw] = k.shape;
   const v = floats(k.data);
-  const entry = row("kernels", `${out} filters of ${cin}×${kh}×${kw}` +
+  const entry = row(`${info.layers[0]} kernels`, `${out} filters of ${cin}×${kh}×${kw}` +
     (cin === 3 ? " (drawn as colour)" : cin > 1 ? " (mean over input channels)" : ""),
   out, kw, kh, Math.max(4, Math.floor(60 / Math.max(kh, kw))), "kernel-row");
   let m = 0;
