@@ -10,6 +10,7 @@ write serve-draw.png there.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -47,12 +48,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(trained_run, tmp_path_factory):
-    """`cnnlab serve RUN` on a free loopback port; yields its base URL, stops it afterwards."""
+@contextlib.contextmanager
+def running_server(args: list[str], log: Path):
+    """`cnnlab ARGS --port P` on a free loopback port; yields its base URL, stops it afterwards."""
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    cmd = [sys.executable, "-m", "cnnlab", "serve", str(trained_run), "--host", "127.0.0.1"]
+    cmd = [sys.executable, "-m", "cnnlab", *args, "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--log-level", "warning"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
@@ -61,7 +61,7 @@ def server(trained_run, tmp_path_factory):
         deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"cnnlab serve exited with {proc.returncode}: {log.read_text()}")
+                pytest.fail(f"cnnlab {args[0]} exited with {proc.returncode}: {log.read_text()}")
             try:
                 with urllib.request.urlopen(f"{url}/healthz", timeout=2) as r:
                     if r.status == 200:
@@ -69,7 +69,7 @@ def server(trained_run, tmp_path_factory):
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"cnnlab serve did not answer /healthz in 120 s: {log.read_text()}")
+                pytest.fail(f"cnnlab {args[0]} did not answer /healthz in 120 s: {log.read_text()}")
             time.sleep(0.2)
         yield url
     finally:
@@ -79,6 +79,14 @@ def server(trained_run, tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(trained_run, tmp_path_factory):
+    """`cnnlab serve RUN` on a free loopback port; yields its base URL, stops it afterwards."""
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with running_server(["serve", str(trained_run)], log) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

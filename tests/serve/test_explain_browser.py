@@ -15,10 +15,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -77,26 +73,8 @@ def served(request, trained_run, tmp_path_factory, shared_data, context):
     """`cnnlab explain RUN --no-browser` on a free port, and a browser tab on its page."""
     name = request.param
     run = run_for(name, trained_run, tmp_path_factory.getbasetemp(), shared_data)
-    port = _browser.free_port()
     log = tmp_path_factory.mktemp("explain-server") / "server.log"
-    cmd = [sys.executable, "-m", "cnnlab", "explain", str(run), "--no-browser"]
-    cmd += ["--port", str(port), "--log-level", "warning"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"cnnlab explain exited with {proc.returncode}: {log.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=2):
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"cnnlab explain did not answer in 120 s: {log.read_text()}")
-            time.sleep(0.2)
+    with _browser.running_server(["explain", str(run), "--no-browser"], log) as url:
         tab = context.new_page()
         tab.set_default_timeout(30_000)
         errors: list[str] = []
@@ -105,13 +83,6 @@ def served(request, trained_run, tmp_path_factory, shared_data, context):
         tab.wait_for_selector("body[data-ready=true]")
         yield name, run, tab, errors
         tab.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def settled(page) -> None:

@@ -32,7 +32,7 @@ _STATIC = {
     "/train": ("train.html", "text/html; charset=utf-8"),
     "/static/train.js": ("train.js", "text/javascript; charset=utf-8"),
     "/static/explain.css": ("explain.css", "text/css; charset=utf-8"),
-    "/static/colours.js": ("colours.js", "text/javascript; charset=utf-8"),
+    "/static/shared.js": ("shared.js", "text/javascript; charset=utf-8"),
 }
 
 

@@ -4,8 +4,6 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const pad = $("pad");
-const ctx = pad.getContext("2d");
 const SEEN_PX = 224;  // the input and its effective receptive field are drawn this size
 const UPDATE_MS = 60;  // at most one update in flight; strokes within this window are merged
 
@@ -13,67 +11,23 @@ let model = null;  // GET /explain/model
 let rows = new Map();  // layer name -> {info, maps: [canvas], flat, kernels}
 let last = null;  // last /explain/activations answer
 let selected = null;  // {layer, channel, row, col}
-let inked = false;
 let timer = null, busy = false, dirty = false;
 
-// ---------------------------------------------------------------- drawing (as on the / page)
-// MNIST digits are white ink on black: draw the same way so no inversion is needed.
-function clearPad() {
-  ctx.fillStyle = "#000";
-  ctx.fillRect(0, 0, pad.width, pad.height);
-  inked = false;
-}
-
-function penAt(event) {
-  const box = pad.getBoundingClientRect();
-  return {
-    x: ((event.clientX - box.left) * pad.width) / box.width,
-    y: ((event.clientY - box.top) * pad.height) / box.height,
-  };
-}
-
-function stroke(from, to) {
-  ctx.strokeStyle = "#fff";
-  ctx.lineWidth = 22;  // about a 2-pixel pen after the 10x reduction to 28x28
-  ctx.lineCap = "round";
-  ctx.lineJoin = "round";
-  ctx.beginPath();
-  ctx.moveTo(from.x, from.y);
-  ctx.lineTo(to.x, to.y);
-  ctx.stroke();
-  inked = true;
-  schedule();
-}
-
-let drawing = false, pen = null;
-pad.addEventListener("pointerdown", (event) => {
-  event.preventDefault();
-  pad.setPointerCapture(event.pointerId);
-  drawing = true;
-  pen = penAt(event);
-  stroke(pen, pen);
-});
-pad.addEventListener("pointermove", (event) => {
-  if (!drawing) return;
-  event.preventDefault();
-  const point = penAt(event);
-  stroke(pen, point);
-  pen = point;
-});
-for (const name of ["pointerup", "pointercancel", "pointerleave"]) {
-  pad.addEventListener(name, () => { if (drawing) { drawing = false; schedule(); } });
-}
+// ---------------------------------------------------------------- input
+const pad = makePad($("pad"), { onInk: () => schedule(), onLift: () => schedule() });
+const ctx = pad.ctx;
+const clearPad = pad.clear;
 
 function drawPicture(img, fill) {
   // fill: stretch a small test image over the pad; else letterbox a photo on black
   clearPad();
   ctx.imageSmoothingEnabled = !fill;
-  const scale = fill ? pad.width / img.width
-    : Math.min(pad.width / img.width, pad.height / img.height);
+  const scale = fill ? pad.canvas.width / img.width
+    : Math.min(pad.canvas.width / img.width, pad.canvas.height / img.height);
   const w = img.width * scale, h = img.height * scale;
-  ctx.drawImage(img, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
+  ctx.drawImage(img, (pad.canvas.width - w) / 2, (pad.canvas.height - h) / 2, w, h);
   ctx.imageSmoothingEnabled = true;
-  inked = true;
+  pad.inked = true;
   schedule();
 }
 
@@ -83,7 +37,7 @@ $("clear").addEventListener("click", () => {
   $("label").textContent = "–";
   $("confidence").textContent = "";
   $("timing").textContent = "";
-  renderBars(model ? model.classes.map(() => 0) : [], -1);
+  showBars(model ? model.classes.map(() => 0) : [], -1);
   for (const row of rows.values()) row.maps.forEach((c) => blank(c));
   blank($("seen"));
   clearUnit();
@@ -123,13 +77,13 @@ async function post(path, body) {
 }
 
 async function update() {
-  if (!inked || !model) return;
+  if (!pad.inked || !model) return;
   if (busy) { dirty = true; return; }
   busy = true;
   showPending();
   dirty = false;
   document.body.dataset.state = "busy";
-  const image = pad.toDataURL("image/png");
+  const image = pad.canvas.toDataURL("image/png");
   try {
     const doc = await post("/explain/activations", { image });
     last = doc;
@@ -256,7 +210,7 @@ function render(doc) {
   $("label").classList.toggle("long", doc.class_name.length > 2);
   $("confidence").textContent = `${(100 * doc.probs[doc.label]).toFixed(1)}% sure`;
   $("timing").textContent = `${doc.ms.toFixed(1)} ms on the server for every layer`;
-  renderBars(doc.probs, doc.label);
+  showBars(doc.probs, doc.label);
   drawInput(doc.image);
   for (const layer of doc.layers) {
     const entry = rows.get(layer.name);
@@ -290,29 +244,7 @@ function drawInput(image) {
   });
 }
 
-function renderBars(probs, top) {
-  const bars = $("bars");
-  bars.replaceChildren();
-  probs.forEach((p, i) => {
-    const row = document.createElement("div");
-    row.className = i === top ? "row top" : "row";
-    row.dataset.cls = String(i);
-    const name = document.createElement("span");
-    name.className = "name";
-    name.textContent = model.classes[i] ?? String(i);
-    const track = document.createElement("div");
-    track.className = "track";
-    const fill = document.createElement("div");
-    fill.className = "fill";
-    fill.style.width = `${(100 * p).toFixed(1)}%`;
-    track.append(fill);
-    const pct = document.createElement("span");
-    pct.className = "pct";
-    pct.textContent = `${(100 * p).toFixed(1)}%`;
-    row.append(name, track, pct);
-    bars.append(row);
-  });
-}
+function showBars(probs, top) { renderBars($("bars"), probs, top, model.classes); }
 
 // ---------------------------------------------------------------- kernels (on demand)
 async function toggleKernels(entry, button) {
@@ -652,7 +584,7 @@ async function start() {
     `${model.layers.length} layers`;
   if (model.style === "fashion" || c === 3) $("input-title").textContent = "Draw or upload a photo";
   buildRows();
-  renderBars(model.classes.map(() => 0), -1);
+  showBars(model.classes.map(() => 0), -1);
   document.body.dataset.ready = "true";
   loadSamples().catch(() => {});
 }

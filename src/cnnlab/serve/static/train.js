@@ -144,27 +144,7 @@ function showMaps(maps) {
 }
 
 function showBars(probs) {
-  const bars = $("bars");
-  bars.replaceChildren();
-  const top = probs.indexOf(Math.max(...probs));
-  probs.forEach((p, i) => {
-    const r = document.createElement("div");
-    r.className = i === top ? "row top" : "row";
-    const name = document.createElement("span");
-    name.className = "name";
-    name.textContent = info.classes[i] ?? String(i);
-    const track = document.createElement("div");
-    track.className = "track";
-    const fill = document.createElement("div");
-    fill.className = "fill";
-    fill.style.width = `${(100 * p).toFixed(1)}%`;
-    track.append(fill);
-    const pct = document.createElement("span");
-    pct.className = "pct";
-    pct.textContent = `${(100 * p).toFixed(1)}%`;
-    r.append(name, track, pct);
-    bars.append(r);
-  });
+  renderBars($("bars"), probs, probs.indexOf(Math.max(...probs)), info.classes);
 }
 
 function progress(step, done) {
