@@ -175,6 +175,12 @@ def test_box_size_is_the_summary_receptive_field():
     assert theoretical_box(dense, 0, 0) == (0, 27, 0, 27)
 
 
+def test_unit_leaves_the_parameters_alone():
+    model = create_model("tutorial_cnn")
+    explainer(model).unit(image(), "conv3", 0, 1, 1)
+    assert all(p.grad is None for p in model.parameters())
+
+
 def test_unit_errors_name_the_problem():
     ex = explainer(create_model("tutorial_cnn"))
     with pytest.raises(CnnlabError, match="layer 'conv9' not found; layers: conv1"):

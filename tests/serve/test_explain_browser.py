@@ -132,7 +132,7 @@ def screenshot(page, name: str, tmp_path: Path) -> None:
         shutil.copy(shot, Path(target) / shot.name)
 
 
-def test_input_gives_the_label(served, tmp_path):
+def test_input_gives_the_label(served, tmp_path, mnist_pngs):
     name, run, page, errors = served
     if name == "tutorial_cnn":
         screenshot(page, "before", tmp_path)
@@ -151,6 +151,12 @@ def test_input_gives_the_label(served, tmp_path):
         assert page.get_by_test_id("predicted-label").inner_text() == "7"
         if name == "tutorial_cnn":
             screenshot(page, "after", tmp_path)
+            png, label = mnist_pngs[1]  # a photo upload goes the same way (a 2, not a 7)
+            page.set_input_files(
+                "#upload", files=[{"name": "digit.png", "mimeType": "image/png", "buffer": png}]
+            )
+            settled(page)
+            assert page.get_by_test_id("predicted-label").inner_text() == str(label)
     assert not errors
 
 

@@ -278,9 +278,10 @@ class Explainer:
         with torch.enable_grad():
             _, outputs, inputs = self._forward(x, wanted={layer}, inputs_of={layer})
             out = outputs[layer]
-            out[index].backward()
+            # autograd.grad, not backward(): nothing accumulates in the parameters' .grad
+            (grad,) = torch.autograd.grad(out[index], x)
         value = float(out[index].detach())
-        erf = x.grad[0].abs().sum(0).double().numpy()
+        erf = grad[0].abs().sum(0).double().numpy()
         h, w = self.input_shape[1:]
         box = theoretical_box(info, *(index[1:] if len(index) == 3 else (0, 0)))
         clipped = (max(box[0], 0), min(box[1], h - 1), max(box[2], 0), min(box[3], w - 1))

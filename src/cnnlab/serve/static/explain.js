@@ -49,7 +49,9 @@ $("upload").addEventListener("change", () => {
   if (!file) return;
   const url = URL.createObjectURL(file);
   const img = new Image();
+  document.body.dataset.pending = "yes";  // until the picture is decoded and sent
   img.onload = () => { drawPicture(img, false); URL.revokeObjectURL(url); };
+  img.onerror = () => { setStatus(`cannot read ${file.name} as an image`); showPending(); };
   img.src = url;
 });
 
