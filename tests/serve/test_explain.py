@@ -350,3 +350,32 @@ def test_explainer_needs_a_torch_model(client):
     onnx_like = SimpleNamespace(backend=SimpleNamespace(model=None), input_shape=(1, 28, 28))
     with pytest.raises(CnnlabError, match="needs a PyTorch checkpoint"):
         Explainer.from_predictor(onnx_like)
+
+
+# ---------------------------------------------------------------- cnnlab explain
+
+
+def test_explain_command_serves_and_opens_the_page(trained_run, monkeypatch, capsys):
+    import uvicorn
+
+    from cnnlab.cli import main, serve_cmds
+
+    seen, opened = {}, []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw, app=app))
+    monkeypatch.setattr(serve_cmds, "_open_when_up", opened.append)
+    assert main(["explain", str(trained_run), "--port", "8123"]) == 0
+    assert opened == ["http://127.0.0.1:8123/explain"] and seen["port"] == 8123
+    assert main(["explain", str(trained_run), "--port", "8123", "--no-browser"]) == 0
+    assert len(opened) == 1
+    assert "/explain/unit" in seen["app"].openapi()["paths"]
+    assert "serving tutorial_cnn" in capsys.readouterr().out
+
+
+def test_explain_command_missing_run_is_one_line(capsys, tmp_path):
+    from cnnlab.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["explain", str(tmp_path / "no-such-run")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cnnlab: error: ") and "no-such-run" in err and err.count("\n") == 1
