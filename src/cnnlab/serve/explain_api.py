@@ -95,6 +95,12 @@ def explain_router(app: FastAPI) -> APIRouter:
     static = resources.files("cnnlab.serve") / "static"
     lock = threading.Lock()
     cache: dict[str, Any] = {}
+    # like POST /predict: at most max_concurrent images in flight, the rest wait their turn
+    slots = threading.BoundedSemaphore(max(1, app.state.settings.max_concurrent))
+
+    def bounded(fn, *args):
+        with slots:
+            return fn(*args)
 
     def explainer() -> Explainer:
         with lock:
@@ -117,7 +123,7 @@ def explain_router(app: FastAPI) -> APIRouter:
             where = ".".join(str(p) for p in err["loc"])
             raise HTTPException(422, f"{where}: {err['msg']}") from None
         try:
-            image = await run_in_threadpool(app.state.service.prepare_bytes, data)
+            image = await run_in_threadpool(bounded, app.state.service.prepare_bytes, data)
         except ImageError as exc:
             raise HTTPException(400, str(exc)) from None
         except CnnlabError as exc:  # an accepted-looking file in a format we do not take
@@ -154,7 +160,7 @@ def explain_router(app: FastAPI) -> APIRouter:
         start = time.perf_counter()
         _, image = await read(request, ImageRequest)
         ex = explainer()
-        doc = await run_in_threadpool(activations_document, ex, image, start)
+        doc = await run_in_threadpool(bounded, activations_document, ex, image, start)
         # Returned as is: validating the response model again would cost more than the network
         return Response(json.dumps(doc), media_type="application/json")
 
@@ -165,7 +171,9 @@ def explain_router(app: FastAPI) -> APIRouter:
         req, image = await read(request, UnitRequest)
         ex = explainer()
         try:
-            doc = await run_in_threadpool(ex.unit, image, req.layer, req.channel, req.row, req.col)
+            doc = await run_in_threadpool(
+                bounded, ex.unit, image, req.layer, req.channel, req.row, req.col
+            )
         except CnnlabError as exc:
             raise HTTPException(422, str(exc)) from None
         erf = doc.pop("erf")
