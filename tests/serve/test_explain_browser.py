@@ -230,4 +230,16 @@ def test_unit_receptive_field_and_arithmetic(served, tmp_path):
     assert inside > 0 and outside == 0
     if name == "tutorial_cnn":
         screenshot(page, "unit", tmp_path)
+    # a logit: a dense unit, clicked in its strip of cells (unit 1 is the second cell)
+    logits = rows[-1]
+    strip = page.locator(f"[data-testid=feature-map][data-layer='{logits.name}']")
+    strip.scroll_into_view_if_needed()
+    box = strip.bounding_box()
+    cells = int(strip.get_attribute("width"))
+    strip.click(position={"x": 1.5 * box["width"] / cells, "y": box["height"] / 2})
+    page.wait_for_selector(f"#unit-panel[data-unit='{logits.name}:1']")
+    dense = page.get_by_test_id("dense-arithmetic")
+    assert float(dense.get_attribute("data-sum")) == pytest.approx(
+        float(dense.get_attribute("data-value")), abs=1e-4
+    )
     assert not errors

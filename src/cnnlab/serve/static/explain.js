@@ -90,7 +90,12 @@ async function update() {
     const doc = await post("/explain/activations", { image });
     last = doc;
     last.sent = image;
+    const t0 = performance.now();
     render(doc);
+    const drawn = performance.now() - t0;
+    $("timing").textContent = `${doc.ms.toFixed(1)} ms on the server for every layer, ` +
+      `${drawn.toFixed(0)} ms to draw them`;
+    document.body.dataset.drawMs = drawn.toFixed(1);
     if (selected) await explainUnit(selected, image);
     document.body.dataset.state = "done";
     setStatus("");
@@ -119,7 +124,6 @@ function buildRows() {
   for (const info of model.layers) {
     const row = document.createElement("div");
     row.className = `layer-row ${info.category}`;
-    row.dataset.testid = "layer-row";
     row.setAttribute("data-testid", "layer-row");
     row.dataset.layer = info.name;
     const head = document.createElement("div");
@@ -211,7 +215,6 @@ function render(doc) {
   $("label").textContent = doc.class_name;
   $("label").classList.toggle("long", doc.class_name.length > 2);
   $("confidence").textContent = `${(100 * doc.probs[doc.label]).toFixed(1)}% sure`;
-  $("timing").textContent = `${doc.ms.toFixed(1)} ms on the server for every layer`;
   showBars(doc.probs, doc.label);
   drawInput(doc.image);
   for (const layer of doc.layers) {
@@ -486,6 +489,8 @@ function previousName(layer) {
 function poolArithmetic(doc, a) {
   const box = document.createElement("div");
   box.setAttribute("data-testid", "pool-arithmetic");
+  box.dataset.value = String(doc.value);
+  box.dataset.result = String(a.result);
   const source = previousName(doc.layer);
   box.append(para(
     `Window ${a.kernel_size.join("×")} (stride ${a.stride.join("×")}) on channel ${doc.unit[0]} ` +
@@ -504,6 +509,8 @@ function poolArithmetic(doc, a) {
 function denseArithmetic(doc, a) {
   const box = document.createElement("div");
   box.setAttribute("data-testid", "dense-arithmetic");
+  box.dataset.value = String(doc.value);
+  box.dataset.sum = String(a.total);
   box.append(para(
     `value = Σ weight × input over ${a.inputs} inputs of ${previousName(doc.layer)}, + bias. ` +
     `The ${a.top.length} largest terms:`, "small"));
