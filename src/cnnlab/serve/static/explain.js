@@ -229,10 +229,7 @@ function render(doc) {
       paint(canvas, canvas.width, canvas.height, (i) => (i < n ? diverging(values[i], m) : [238, 238, 238]));
     } else {
       const [, h, w] = layer.shape;
-      entry.maps.forEach((canvas, k) => {
-        const off = k * h * w;
-        paint(canvas, w, h, (i) => diverging(values[off + i], m));
-      });
+      entry.maps.forEach((canvas, k) => paintSigned(canvas, values, k * h * w, w, h, m));
     }
   }
 }

@@ -97,6 +97,28 @@ function heat(t) {
   return [c(3 * t), c(3 * t - 1), c(3 * t - 2)];
 }
 
+// diverging() at 511 steps from -m to +m: painting a map is then a table look-up per value.
+const SIGNED = (() => {
+  const lut = new Uint8ClampedArray(511 * 3);
+  for (let k = 0; k < 511; k++) lut.set(diverging(k - 255, 255), 3 * k);
+  return lut;
+})();
+
+// values[offset .. offset + w*h) on the diverging scale of +-m (the fast path for feature maps).
+function paintSigned(canvas, values, offset, w, h, m) {
+  const ctx = canvas.getContext("2d");
+  const img = ctx.createImageData(w, h);
+  const d = img.data;
+  const scale = m > 0 ? 255 / m : 0;
+  for (let i = 0; i < w * h; i++) {
+    let k = Math.round(values[offset + i] * scale);
+    k = 3 * ((k < -255 ? -255 : k > 255 ? 255 : k) + 255);
+    d[4 * i] = SIGNED[k]; d[4 * i + 1] = SIGNED[k + 1]; d[4 * i + 2] = SIGNED[k + 2];
+    d[4 * i + 3] = 255;
+  }
+  ctx.putImageData(img, 0, 0);
+}
+
 function paint(canvas, w, h, colour) {
   const img = canvas.getContext("2d").createImageData(w, h);
   for (let i = 0; i < w * h; i++) {

@@ -139,7 +139,7 @@ function showMaps(maps) {
     let m = 0;
     for (const x of v) m = Math.max(m, Math.abs(x));
     entry.scale.textContent = `±${m.toPrecision(3)}`;
-    entry.canvases.forEach((canvas, k) => paint(canvas, w, h, (i) => diverging(v[k * h * w + i], m)));
+    entry.canvases.forEach((canvas, k) => paintSigned(canvas, v, k * h * w, w, h, m));
   }
 }
 
