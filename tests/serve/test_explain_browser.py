@@ -176,6 +176,19 @@ def test_one_row_per_layer_with_every_channel(served):
         )
 
 
+def test_kernels_on_demand(served):
+    _, run, page, _ = served
+    rows, _ = leaves(run)
+    first = next(r for r in rows if r.kind == "Conv2d")
+    row = page.locator(f"[data-testid=layer-row][data-layer='{first.name}']")
+    assert row.get_by_test_id("kernel").count() == 0
+    row.get_by_role("button", name="show kernels").click()
+    row.get_by_test_id("kernel").first.wait_for()
+    assert row.get_by_test_id("kernel").count() == first.output_shape[0]
+    row.get_by_role("button", name="hide kernels").click()
+    assert row.get_by_test_id("kernel").count() == 0
+
+
 def test_unit_receptive_field_and_arithmetic(served, tmp_path):
     name, run, page, errors = served
     rows, (_, h, w) = leaves(run)
