@@ -159,7 +159,19 @@ function buildRows() {
     if (entry.flat) {
       const n = info.shape[0];
       const cols = Math.min(n, FLAT_COLS), lines = Math.ceil(n / cols);
-      maps.append(mapFigure(info.name, 0, cols, lines, n <= 16 ? 18 : 10, entry, `${n} units`));
+      const px = n <= 16 ? 22 : 10;
+      const fig = mapFigure(info.name, 0, cols, lines, px, entry, `${n} units`);
+      if (info === model.layers[model.layers.length - 1] && n === model.classes.length && n <= 16) {
+        fig.querySelector("figcaption").replaceChildren(...model.classes.map((name) => {
+          const cell = document.createElement("span");  // the logits: name each cell's class
+          cell.className = "class-cell";
+          cell.style.width = `${px}px`;
+          cell.textContent = name;
+          cell.title = name;
+          return cell;
+        }));
+      }
+      maps.append(fig);
     } else {
       const [c, h, w] = info.shape;
       const px = cellPx(h, w);
@@ -456,7 +468,8 @@ function convArithmetic(doc, a) {
     line.className = "channel";
     const label = document.createElement("span");
     label.className = "ch-label";
-    label.textContent = `in ${ch}`;
+    const rgb = model.input_shape[0] === 3 && source.startsWith("the input");
+    label.textContent = rgb ? ["red", "green", "blue"][ch] : `in ${ch}`;
     const total = document.createElement("span");
     total.className = "ch-sum";
     total.textContent = `Σ ${num(a.channel_sums[i], 4)}`;
