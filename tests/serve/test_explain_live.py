@@ -71,6 +71,8 @@ def test_port_in_use_is_one_line():
 
         with pytest.raises(CnnlabError, match=f"cannot listen on 127.0.0.1:{first.port}"):
             LiveServer(port=first.port).start()
+        with pytest.raises(CnnlabError, match="--live 70000 is not a TCP port"):
+            LiveServer(port=70000).start()
     finally:
         first.close()
 

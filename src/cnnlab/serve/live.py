@@ -47,6 +47,8 @@ class LiveServer:
         self._httpd: ThreadingHTTPServer | None = None
 
     def start(self) -> LiveServer:
+        if not 0 <= self.port <= 65535:
+            raise CnnlabError(f"--live {self.port} is not a TCP port (0-65535)")
         try:
             self._httpd = ThreadingHTTPServer((self.host, self.port), _handler(self))
         except OSError as exc:
