@@ -379,3 +379,12 @@ def test_explain_command_missing_run_is_one_line(capsys, tmp_path):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("cnnlab: error: ") and "no-such-run" in err and err.count("\n") == 1
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import cnnlab.serve.explain as module
+
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
