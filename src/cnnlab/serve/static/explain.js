@@ -399,8 +399,7 @@ function showArithmetic(doc) {
   $("unit-title").textContent = `${doc.layer} (${doc.kind}), ${where}: value ${num(doc.value, 4)}`;
   const [t, b, l, r] = doc.box;
   const [rh, rw] = doc.receptive_field;
-  $("unit-rf").textContent = doc.category === "dense" || rh === model.input_shape[1] && t === 0
-    && !rows.get(doc.layer).info.jump
+  $("unit-rf").textContent = !rows.get(doc.layer).info.jump
     ? "This unit sees the whole input."
     : `Theoretical receptive field ${rh}×${rw}: input rows ${t}..${b}, cols ${l}..${r}` +
       (doc.box.join() !== doc.box_clipped.join() ? " (partly outside the image: padding)." : ".");
@@ -430,11 +429,11 @@ function grid(values, opts = {}) {
     const tr = document.createElement("tr");
     line.forEach((v, x) => {
       const td = document.createElement("td");
-      const pad = opts.padded && opts.padded[y][x];
-      td.textContent = pad ? "0" : num(v, 2);
-      td.className = pad ? "pad" : sign(v);
+      const padding = opts.padded && opts.padded[y][x];
+      td.textContent = padding ? "0" : num(v, 2);
+      td.className = padding ? "pad" : sign(v);
       if (opts.winner && opts.winner[0] === y && opts.winner[1] === x) td.classList.add("winner");
-      td.title = pad ? "padding" : String(v);
+      td.title = padding ? "padding" : String(v);
       tr.append(td);
     });
     table.append(tr);
