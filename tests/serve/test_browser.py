@@ -89,8 +89,9 @@ def server(trained_run, tmp_path_factory):
         yield url
 
 
-@pytest.fixture(scope="module")
-def page(server, tmp_path_factory):
+@contextlib.contextmanager
+def chromium(profile: Path, viewport: dict[str, int]):
+    """A Playwright context of Debian's Chromium with a fresh profile; fails if it is missing."""
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing: install Debian's Chromium (apt-get install chromium); "
@@ -100,23 +101,29 @@ def page(server, tmp_path_factory):
         from playwright.sync_api import sync_playwright
     except ModuleNotFoundError:
         pytest.fail("the playwright Python package is missing: pip install playwright")
-    profile = tmp_path_factory.mktemp("chromium-profile")  # fresh user-data-dir every run
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(profile),
             executable_path=str(CHROMIUM),
             headless=True,
             args=CHROMIUM_ARGS,
-            viewport={"width": 1060, "height": 640},
+            viewport=viewport,
         )
         try:
-            tab = context.new_page()
-            tab.set_default_timeout(30_000)
-            tab.goto(server)
-            tab.locator("#model-line", has_text="tutorial_cnn").wait_for()
-            yield tab
+            yield context
         finally:
             context.close()
+
+
+@pytest.fixture(scope="module")
+def page(server, tmp_path_factory):
+    profile = tmp_path_factory.mktemp("chromium-profile")  # fresh user-data-dir every run
+    with chromium(profile, {"width": 1060, "height": 640}) as context:
+        tab = context.new_page()
+        tab.set_default_timeout(30_000)
+        tab.goto(server)
+        tab.locator("#model-line", has_text="tutorial_cnn").wait_for()
+        yield tab
 
 
 def draw(page, strokes) -> None:

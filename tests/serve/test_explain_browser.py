@@ -30,7 +30,7 @@ _browser_spec = importlib.util.spec_from_file_location("_cnnlab_browser", _here 
 _browser = importlib.util.module_from_spec(_browser_spec)
 _browser_spec.loader.exec_module(_browser)
 
-CHROMIUM, CHROMIUM_ARGS, DIGITS = _browser.CHROMIUM, _browser.CHROMIUM_ARGS, _browser.DIGITS
+DIGITS = _browser.DIGITS
 SEEN_PX = 224  # explain.js: the input is drawn this many CSS pixels wide
 MODELS = ["tutorial_cnn", "model_a", "speednet", "colour"]
 
@@ -39,25 +39,9 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def context(tmp_path_factory):
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's Chromium (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ModuleNotFoundError:
-        pytest.fail("the playwright Python package is missing: pip install playwright")
     profile = tmp_path_factory.mktemp("chromium-profile")
-    with sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 900},
-        )
-        try:
-            yield ctx
-        finally:
-            ctx.close()
+    with _browser.chromium(profile, {"width": 1280, "height": 900}) as ctx:
+        yield ctx
 
 
 def run_for(name: str, trained_run: Path, base: Path, data: Path) -> Path:

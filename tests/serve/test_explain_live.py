@@ -97,14 +97,9 @@ def _browser():
 
 @pytest.mark.browser
 def test_page_redraws_every_evaluation(shared_data, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     from cnnlab.config import TrainConfig
     from cnnlab.engine import fit
 
-    browser = _browser()
-    if not browser.CHROMIUM.exists():
-        pytest.fail(f"{browser.CHROMIUM} is missing: apt-get install chromium")
     config = TrainConfig(
         model="tutorial_cnn",
         dataset="mnist",
@@ -120,39 +115,29 @@ def test_page_redraws_every_evaluation(shared_data, tmp_path):
     server = LiveServer(port=0).start()
     result: dict = {}
     try:
-        with sync_playwright() as pw:
-            ctx = pw.chromium.launch_persistent_context(
-                str(tmp_path / "profile"),
-                executable_path=str(browser.CHROMIUM),
-                headless=True,
-                args=browser.CHROMIUM_ARGS,
-                viewport={"width": 1280, "height": 900},
-            )
-            try:
-                page = ctx.new_page()
-                page.set_default_timeout(120_000)
-                errors: list[str] = []
-                page.on("pageerror", lambda exc: errors.append(str(exc)))
-                page.goto(server.url)
-                training = threading.Thread(
-                    target=lambda: result.setdefault(
-                        "fit", fit(config, callbacks=[LiveTraining(server)])
-                    )
+        with _browser().chromium(tmp_path / "profile", {"width": 1280, "height": 900}) as ctx:
+            page = ctx.new_page()
+            page.set_default_timeout(120_000)
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(server.url)
+            training = threading.Thread(
+                target=lambda: result.setdefault(
+                    "fit", fit(config, callbacks=[LiveTraining(server)])
                 )
-                training.start()
-                page.wait_for_selector("body[data-evaluations='3']")
-                shot = tmp_path / "explain-live.png"
-                page.screenshot(path=str(shot), full_page=True)
-                page.wait_for_selector("body[data-state=finished]")
-                training.join(60)
-                evaluations = len(result["fit"].history)
-                assert page.get_attribute("body", "data-evaluations") == str(evaluations)
-                assert page.locator("[data-testid=kernel-row] canvas").count() == 32
-                assert page.locator("[data-testid=live-maps]").count() == 3  # conv1..conv3
-                assert "finished: step" in page.get_by_test_id("train-progress").inner_text()
-                assert not errors
-            finally:
-                ctx.close()
+            )
+            training.start()
+            page.wait_for_selector("body[data-evaluations='3']")
+            shot = tmp_path / "explain-live.png"
+            page.screenshot(path=str(shot), full_page=True)
+            page.wait_for_selector("body[data-state=finished]")
+            training.join(60)
+            evaluations = len(result["fit"].history)
+            assert page.get_attribute("body", "data-evaluations") == str(evaluations)
+            assert page.locator("[data-testid=kernel-row] canvas").count() == 32
+            assert page.locator("[data-testid=live-maps]").count() == 3  # conv1..conv3
+            assert "finished: step" in page.get_by_test_id("train-progress").inner_text()
+            assert not errors
     finally:
         server.close()
     assert shot.stat().st_size > 10_000
