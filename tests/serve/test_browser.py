@@ -126,8 +126,8 @@ def page(server, tmp_path_factory):
         yield tab
 
 
-def draw(page, strokes) -> None:
-    box = page.locator("#pad").bounding_box()
+def draw(page, strokes, canvas: str = "#pad") -> None:
+    box = page.locator(canvas).bounding_box()
     for stroke in strokes:
         x, y = stroke[0]
         page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])

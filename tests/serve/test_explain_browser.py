@@ -74,17 +74,6 @@ def settled(page) -> None:
     assert page.get_attribute("body", "data-state") == "done", page.inner_text("#status")
 
 
-def draw(page, strokes) -> None:
-    box = page.get_by_test_id("draw-canvas").bounding_box()
-    for stroke in strokes:
-        x, y = stroke[0]
-        page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])
-        page.mouse.down()
-        for x, y in stroke[1:]:
-            page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=12)
-        page.mouse.up()
-
-
 def leaves(run: Path):
     """(name, output shape, receptive field) of every leaf layer, from the model summary."""
     loaded = load_model(run)
@@ -130,7 +119,7 @@ def test_input_gives_the_label(served, tmp_path, mnist_pngs):
             assert page.get_by_test_id("predicted-label").inner_text() == want
     else:
         page.click("#clear")
-        draw(page, DIGITS["7"])
+        _browser.draw(page, DIGITS["7"], "[data-testid=draw-canvas]")
         settled(page)  # no button: the strokes alone updated the page
         assert page.get_by_test_id("predicted-label").inner_text() == "7"
         if name == "tutorial_cnn":
