@@ -10,6 +10,7 @@ write serve-draw.png there.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -47,12 +48,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(trained_run, tmp_path_factory):
-    """`cnnlab serve RUN` on a free loopback port; yields its base URL, stops it afterwards."""
+@contextlib.contextmanager
+def running_server(args: list[str], log: Path):
+    """`cnnlab ARGS --port P` on a free loopback port; yields its base URL, stops it afterwards."""
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    cmd = [sys.executable, "-m", "cnnlab", "serve", str(trained_run), "--host", "127.0.0.1"]
+    cmd = [sys.executable, "-m", "cnnlab", *args, "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--log-level", "warning"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
@@ -61,7 +61,7 @@ def server(trained_run, tmp_path_factory):
         deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"cnnlab serve exited with {proc.returncode}: {log.read_text()}")
+                pytest.fail(f"cnnlab {args[0]} exited with {proc.returncode}: {log.read_text()}")
             try:
                 with urllib.request.urlopen(f"{url}/healthz", timeout=2) as r:
                     if r.status == 200:
@@ -69,7 +69,7 @@ def server(trained_run, tmp_path_factory):
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"cnnlab serve did not answer /healthz in 120 s: {log.read_text()}")
+                pytest.fail(f"cnnlab {args[0]} did not answer /healthz in 120 s: {log.read_text()}")
             time.sleep(0.2)
         yield url
     finally:
@@ -82,7 +82,16 @@ def server(trained_run, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(server, tmp_path_factory):
+def server(trained_run, tmp_path_factory):
+    """`cnnlab serve RUN` on a free loopback port; yields its base URL, stops it afterwards."""
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with running_server(["serve", str(trained_run)], log) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def chromium(profile: Path, viewport: dict[str, int]):
+    """A Playwright context of Debian's Chromium with a fresh profile; fails if it is missing."""
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing: run `make test` (it installs one: tools/ensure-chromium) "
@@ -92,27 +101,33 @@ def page(server, tmp_path_factory):
         from playwright.sync_api import sync_playwright
     except ModuleNotFoundError:
         pytest.fail("the playwright Python package is missing: pip install playwright")
-    profile = tmp_path_factory.mktemp("chromium-profile")  # fresh user-data-dir every run
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(profile),
             executable_path=str(CHROMIUM),
             headless=True,
             args=CHROMIUM_ARGS,
-            viewport={"width": 1060, "height": 640},
+            viewport=viewport,
         )
         try:
-            tab = context.new_page()
-            tab.set_default_timeout(30_000)
-            tab.goto(server)
-            tab.locator("#model-line", has_text="tutorial_cnn").wait_for()
-            yield tab
+            yield context
         finally:
             context.close()
 
 
-def draw(page, strokes) -> None:
-    box = page.locator("#pad").bounding_box()
+@pytest.fixture(scope="module")
+def page(server, tmp_path_factory):
+    profile = tmp_path_factory.mktemp("chromium-profile")  # fresh user-data-dir every run
+    with chromium(profile, {"width": 1060, "height": 640}) as context:
+        tab = context.new_page()
+        tab.set_default_timeout(30_000)
+        tab.goto(server)
+        tab.locator("#model-line", has_text="tutorial_cnn").wait_for()
+        yield tab
+
+
+def draw(page, strokes, canvas: str = "#pad") -> None:
+    box = page.locator(canvas).bounding_box()
     for stroke in strokes:
         x, y = stroke[0]
         page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])

@@ -18,6 +18,25 @@ def register(subparsers) -> None:
             "and serve it with uvicorn. Needs the serve extra: pip install 'cnnlab[serve]'."
         ),
     )
+    _server_flags(p)
+    p.set_defaults(func=_serve, open_page=None)
+
+    p = subparsers.add_parser(
+        "explain",
+        help="open the explainer page: every layer's feature maps, receptive fields, arithmetic",
+        description=(
+            "Serve RUN as `cnnlab serve` does and open http://HOST:PORT/explain in the browser: "
+            "draw a digit and see every layer's output; click a unit for its receptive field and "
+            "the arithmetic behind its value. Needs a PyTorch checkpoint and the serve extra."
+        ),
+    )
+    _server_flags(p)
+    p.add_argument("--no-browser", dest="open_page", action="store_const", const=None,
+                   default="/explain", help="do not open a browser, only serve")  # fmt: skip
+    p.set_defaults(func=_serve)
+
+
+def _server_flags(p) -> None:
     p.add_argument("run", metavar="RUN", help="run folder, checkpoint, .onnx or .safetensors")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free)")
@@ -33,7 +52,6 @@ def register(subparsers) -> None:
                         "pools of httpx/aiohttp: no client reuses one being closed)")  # fmt: skip
     p.add_argument("--log-level", default="info",
                    choices=("critical", "error", "warning", "info", "debug"))  # fmt: skip
-    p.set_defaults(func=_serve)
 
 
 def _settings(args: argparse.Namespace):
@@ -73,6 +91,8 @@ def _serve(args: argparse.Namespace) -> int:
     predictor = Predictor.load(args.run)
     if hasattr(predictor.backend, "set_threads"):  # ONNX Runtime has its own thread pool
         predictor.backend.set_threads(args.threads)
+    if args.open_page and not hasattr(getattr(predictor.backend, "model", None), "named_modules"):
+        raise CnnlabError(f"{args.run}: the explainer needs a PyTorch checkpoint (.pt, run folder)")
     app = create_app(predictor, settings)
     if not _is_loopback(args.host):
         sys.stderr.write(
@@ -85,6 +105,8 @@ def _serve(args: argparse.Namespace) -> int:
         f"on http://{args.host}:{args.port}  (page /, API /predict, docs /docs)",
         flush=True,
     )
+    if args.open_page and args.port:
+        _open_when_up(f"http://{_browser_host(args.host)}:{args.port}{args.open_page}")
     uvicorn.run(
         app,
         host=args.host,
@@ -108,3 +130,26 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _browser_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def _open_when_up(url: str) -> None:
+    """Open ``url`` in the user's browser once the server answers (a background thread)."""
+    import threading
+    import urllib.request
+    import webbrowser
+
+    def wait_then_open() -> None:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(url.rsplit("/", 1)[0] + "/healthz", timeout=1):
+                    break
+            except OSError:
+                threading.Event().wait(0.1)
+        webbrowser.open(url)
+
+    print(f"opening {url}", flush=True)
+    threading.Thread(target=wait_then_open, daemon=True).start()

@@ -30,6 +30,9 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="data-parallel: launch N processes with torchrun (DDP; --batch-size stays global)",
     )
+    p.add_argument("--live", nargs="?", const=8001, type=int, metavar="PORT",
+                   help="watch it train: curves and feature maps at http://127.0.0.1:PORT/train "
+                        "(default port 8001)")  # fmt: skip
     _output_flags(p)
     p.set_defaults(func=cmd_train)
 
@@ -171,11 +174,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     if resume is not None and main:
         _say(args, f"resuming {resume}")
     progress = None if (args.quiet or args.json or not main) else TqdmProgress()
+    callbacks = [CurvesCallback()]
+    if args.live is not None and main:
+        from cnnlab.serve.live import LiveServer, LiveTraining
+
+        server = LiveServer(port=args.live).start()
+        _say(args, f"watch it train at {server.url}")
+        callbacks.append(LiveTraining(server))
     if ddp.launched_by_torchrun():
         result = ddp.fit_distributed(
             config,
             progress=progress,
-            callbacks=[CurvesCallback()],
+            callbacks=callbacks,
             resume=resume,
             on_start=None if args.quiet else lambda info: _say(args, ddp.summary_line(info)),
         )
@@ -183,7 +193,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             return 0
     else:
         try:
-            result = fit(config, progress=progress, callbacks=[CurvesCallback()], resume=resume)
+            result = fit(config, progress=progress, callbacks=callbacks, resume=resume)
         except TrainingInterrupted as stop:  # Ctrl-C: `last` is saved, say how to go on
             sys.stderr.write(
                 f"cnnlab: interrupted: {stop}\n"

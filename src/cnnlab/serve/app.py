@@ -169,6 +169,10 @@ def create_app(predictor: Any, settings: ServeSettings | None = None) -> FastAPI
             )
         return response
 
+    from cnnlab.serve.explain_api import explain_router
+
+    app.include_router(explain_router(app))  # /explain page and its JSON API
+
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(str(static / "index.html"), media_type="text/html")

@@ -48,15 +48,7 @@ class InferenceService:
         """Answer one POST /predict from the encoded image bytes (runs in a worker thread)."""
         with self._slots:
             start = time.perf_counter()
-            img = read_image(data, max_pixels=self.settings.max_pixels, name="upload")
-            if sniff_format(data) is None:  # decodable, but not a format we promise to take
-                raise UnsupportedFormat(
-                    f"unsupported image format {_format_name(data)}: send PNG, JPEG or WebP"
-                )
-            try:
-                x = self.predictor.prepare(img)  # (C, H, W): the same path as `cnnlab predict`
-            except (ValueError, OSError) as exc:  # CnnlabError is a ValueError
-                raise ImageError(f"cannot preprocess the upload: {exc}") from None
+            x = self.prepare_bytes(data)
             pred, maps = self._run(x)
             ms = (time.perf_counter() - start) * 1000.0
         features = None
@@ -79,6 +71,18 @@ class InferenceService:
             "ms": round(ms, 3),
             "features": features,
         }
+
+    def prepare_bytes(self, data: bytes) -> np.ndarray:
+        """Encoded image bytes -> the (C, H, W) array in [0, 1] the network sees."""
+        img = read_image(data, max_pixels=self.settings.max_pixels, name="upload")
+        if sniff_format(data) is None:  # decodable, but not a format we promise to take
+            raise UnsupportedFormat(
+                f"unsupported image format {_format_name(data)}: send PNG, JPEG or WebP"
+            )
+        try:
+            return self.predictor.prepare(img)  # the same path as `cnnlab predict`
+        except (ValueError, OSError) as exc:  # CnnlabError is a ValueError
+            raise ImageError(f"cannot preprocess the upload: {exc}") from None
 
     def warm_up(self) -> None:
         """Run one blank image through the model so the first user does not pay for it."""

@@ -2,85 +2,15 @@
 // show the probabilities, the 28x28 image the network saw and the first conv layer's maps.
 "use strict";
 
-const pad = document.getElementById("pad");
-const ctx = pad.getContext("2d");
 const $ = (id) => document.getElementById(id);
+const pad = makePad($("pad"));
+const ctx = pad.ctx;
+const clearPad = pad.clear;
 let classes = [];
-let drawing = false;
-let inked = false;
-let last = null;
-
-// MNIST digits are white ink on black: draw the same way so no inversion is needed.
-function clearPad() {
-  ctx.fillStyle = "#000";
-  ctx.fillRect(0, 0, pad.width, pad.height);
-  inked = false;
-}
-
-function penAt(event) {
-  const box = pad.getBoundingClientRect();
-  return {
-    x: ((event.clientX - box.left) * pad.width) / box.width,
-    y: ((event.clientY - box.top) * pad.height) / box.height,
-  };
-}
-
-function stroke(from, to) {
-  ctx.strokeStyle = "#fff";
-  ctx.lineWidth = 22;  // about a 2-pixel pen after the 10x reduction to 28x28
-  ctx.lineCap = "round";
-  ctx.lineJoin = "round";
-  ctx.beginPath();
-  ctx.moveTo(from.x, from.y);
-  ctx.lineTo(to.x, to.y);
-  ctx.stroke();
-  inked = true;
-}
-
-// Pointer events cover mouse, touch and pen with one code path.
-pad.addEventListener("pointerdown", (event) => {
-  event.preventDefault();
-  pad.setPointerCapture(event.pointerId);
-  drawing = true;
-  last = penAt(event);
-  stroke(last, last);
-});
-pad.addEventListener("pointermove", (event) => {
-  if (!drawing) return;
-  event.preventDefault();
-  const point = penAt(event);
-  stroke(last, point);
-  last = point;
-});
-for (const name of ["pointerup", "pointercancel", "pointerleave"]) {
-  pad.addEventListener(name, () => { drawing = false; });
-}
 
 function setStatus(text) { $("status").textContent = text; }
 
-function renderBars(probs, top) {
-  const bars = $("bars");
-  bars.replaceChildren();
-  probs.forEach((p, i) => {
-    const row = document.createElement("div");
-    row.className = i === top ? "row top" : "row";
-    row.dataset.cls = String(i);
-    const name = document.createElement("span");
-    name.className = "name";
-    name.textContent = classes[i] ?? String(i);
-    const track = document.createElement("div");
-    track.className = "track";
-    const fill = document.createElement("div");
-    fill.className = "fill";
-    fill.style.width = `${(100 * p).toFixed(1)}%`;
-    track.append(fill);
-    const pct = document.createElement("span");
-    pct.className = "pct";
-    pct.textContent = `${(100 * p).toFixed(1)}%`;
-    row.append(name, track, pct);
-    bars.append(row);
-  });
-}
+function showBars(probs, top) { renderBars($("bars"), probs, top, classes); }
 
 function renderFeatures(features) {
   const box = $("features");
@@ -106,7 +36,7 @@ function show(result) {
   $("confidence").textContent = `${(100 * result.probability).toFixed(1)}% sure`;
   $("timing").textContent = `${result.ms.toFixed(1)} ms on the server`;
   $("seen").src = `data:image/png;base64,${result.preprocessed}`;
-  renderBars(result.probs, result.label);
+  showBars(result.probs, result.label);
   renderFeatures(result.features);
   document.body.dataset.state = "done";
 }
@@ -130,10 +60,10 @@ async function send(init) {
 }
 
 $("predict").addEventListener("click", () => {
-  if (!inked) { setStatus("draw something first"); return; }
+  if (!pad.inked) { setStatus("draw something first"); return; }
   send({
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ image: pad.toDataURL("image/png") }),
+    body: JSON.stringify({ image: pad.canvas.toDataURL("image/png") }),
   });
 });
 
@@ -154,9 +84,9 @@ function showPhoto(file) {
   const img = new Image();
   img.onload = () => {
     clearPad();
-    const scale = Math.min(pad.width / img.width, pad.height / img.height);
+    const scale = Math.min(pad.canvas.width / img.width, pad.canvas.height / img.height);
     const w = img.width * scale, h = img.height * scale;
-    ctx.drawImage(img, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
+    ctx.drawImage(img, (pad.canvas.width - w) / 2, (pad.canvas.height - h) / 2, w, h);
     URL.revokeObjectURL(url);
   };
   img.src = url;
@@ -183,9 +113,9 @@ async function loadModel() {
       // Clothes are photographed, not drawn: lead with the upload.
       $("input-title").textContent = "Upload a photo (or draw)";
       $("upload-hint").textContent = "Photo (PNG, JPEG, WebP)";
-      $("input-panel").insertBefore($("upload-box"), pad);
+      $("input-panel").insertBefore($("upload-box"), pad.canvas);
     }
-    renderBars(classes.map(() => 0), -1);
+    showBars(classes.map(() => 0), -1);
   } catch (err) {
     $("model-line").textContent = `cannot read /model: ${err.message}`;
   }
