@@ -93,8 +93,12 @@ def console_examples(text: str) -> list[Example]:
     return examples
 
 
-def _line_pattern(line: str) -> re.Pattern[str]:
-    return re.compile(".*".join(re.escape(part) for part in line.split("...")) + r"\Z")
+def line_matches(expected: str, actual: str) -> bool:
+    """Equal, or equal with each ``...`` of ``expected`` standing for any text."""
+    if "..." not in expected:
+        return expected == actual
+    pattern = ".*".join(re.escape(part) for part in expected.split("..."))
+    return re.fullmatch(pattern, actual) is not None
 
 
 def output_matches(expected: list[str], actual: list[str]) -> bool:
@@ -106,11 +110,7 @@ def output_matches(expected: list[str], actual: list[str]) -> bool:
         return any(output_matches(rest, actual[k:]) for k in range(len(actual) + 1))
     if not actual:
         return False
-    if "..." in head:
-        ok = _line_pattern(head).match(actual[0]) is not None
-    else:
-        ok = head == actual[0]
-    return ok and output_matches(rest, actual[1:])
+    return line_matches(head, actual[0]) and output_matches(rest, actual[1:])
 
 
 def _trim(lines: list[str]) -> list[str]:
