@@ -159,7 +159,9 @@ def run_cnnlab(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Co
         timeout=COMMAND_TIMEOUT,
     )
     if reusable and fresh and result.returncode == 0 and (cwd / "runs").is_dir():
-        _TRAINED[key] = (cwd / "runs", result)
+        snapshot = cwd.parent / f"trained-{len(_TRAINED)}-{cwd.name}"
+        shutil.copytree(cwd / "runs", snapshot)  # as training left it, before later commands
+        _TRAINED[key] = (snapshot, result)
     return result
 
 
