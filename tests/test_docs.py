@@ -1,0 +1,280 @@
+"""The documentation cannot drift: its console examples run, its pictures exist.
+
+Pages: README.md and every docs/**/*.md except docs/_incoming/ (drafts not yet published).
+
+Console examples: a fenced block opened with ```console. In it, a line starting with ``$ `` is a
+command (a trailing backslash continues it on the next line, ``# ...`` is a comment); the lines
+after it, up to the next ``$ `` line or the end of the block, are its expected output. Only
+``cnnlab ...`` commands run, as ``python -m cnnlab ...`` with this interpreter; other commands
+(``make``, ``pip``) are shown to the reader but not run. A page's blocks run in order in one
+fresh working folder, so a later command can use the run folder an earlier one made. The folder
+starts with ``my_digit.png``: MNIST test image 0 (a 7) drawn as dark ink on white paper.
+Progress bars are switched off (``TQDM_DISABLE=1``); stdout and stderr are compared together.
+
+Comparison: each line is right-stripped; a line ``...`` matches any number of lines, and ``...``
+inside a line matches any text there. The exit status must be 0, or 2 when the expected output
+holds a ``cnnlab: error:`` line. A comment right before the fence changes that:
+``<!-- check: exit-status -->`` checks only the exit status (0), ``<!-- check: exit-status N -->``
+expects status N; use it for output that changes from run to run (timings).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README_MAX_LINES = 260
+WORK_LOG = re.compile(
+    r"\b[Ii]ssue \d+\b|\b[Ii]ssue #\d+|this session|previous session|the speed issue"
+    r"|\bthe issue measured\b"
+)
+IMAGE_MD = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+IMAGE_HTML = re.compile(r"<img\b[^>]*\bsrc=[\"']([^\"']+)[\"']", re.IGNORECASE)
+MARKER = re.compile(r"<!--\s*check:\s*exit-status(?:\s+(\d+))?\s*-->")
+COMMAND_TIMEOUT = 600
+
+
+def doc_pages() -> list[Path]:
+    pages = [ROOT / "README.md"]
+    for page in sorted((ROOT / "docs").rglob("*.md")):
+        if "_incoming" not in page.relative_to(ROOT / "docs").parts:
+            pages.append(page)
+    return pages
+
+
+@dataclass
+class Example:
+    """One ``$ command`` of a console block with what it should print."""
+
+    command: str
+    line: int  # 1-based line of the command in the page
+    expected: list[str] = field(default_factory=list)
+    status_only: bool = False
+    status: int | None = None  # None: 0, or 2 when the output shows an error
+
+
+def console_examples(text: str) -> list[Example]:
+    """Every command of every ```console block, in page order."""
+    lines = text.splitlines()
+    examples: list[Example] = []
+    i = 0
+    while i < len(lines):
+        if lines[i].strip() != "```console":
+            i += 1
+            continue
+        marker = MARKER.search(lines[i - 1]) if i > 0 else None
+        i += 1
+        current: Example | None = None
+        while i < len(lines) and lines[i].strip() != "```":
+            line = lines[i]
+            if line.startswith("$ "):
+                start, command = i, line[2:]
+                while command.rstrip().endswith("\\") and i + 1 < len(lines):
+                    i += 1
+                    command = command.rstrip()[:-1].rstrip() + " " + lines[i].strip()
+                current = Example(command.strip(), start + 1)
+                if marker:
+                    current.status_only = True
+                    current.status = int(marker.group(1) or 0)
+                examples.append(current)
+            elif current is not None:
+                current.expected.append(line.rstrip())
+            i += 1
+        i += 1
+    return examples
+
+
+def line_matches(expected: str, actual: str) -> bool:
+    """Equal, or equal with each ``...`` of ``expected`` standing for any text."""
+    if "..." not in expected:
+        return expected == actual
+    pattern = ".*".join(re.escape(part) for part in expected.split("..."))
+    return re.fullmatch(pattern, actual) is not None
+
+
+def output_matches(expected: list[str], actual: list[str]) -> bool:
+    """Exact match, where a line ``...`` stands for any lines and ``...`` in a line for any text."""
+    if not expected:
+        return not actual
+    head, rest = expected[0], expected[1:]
+    if head.strip() == "...":
+        return any(output_matches(rest, actual[k:]) for k in range(len(actual) + 1))
+    if not actual:
+        return False
+    return line_matches(head, actual[0]) and output_matches(rest, actual[1:])
+
+
+def _trim(lines: list[str]) -> list[str]:
+    lines = [line.rstrip() for line in lines]
+    while lines and not lines[0]:
+        lines.pop(0)
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def write_my_digit(folder: Path, data: Path) -> None:
+    """MNIST test image 0 (a 7) as a user would draw it: dark ink on white, 112x112."""
+    from PIL import Image
+
+    from cnnlab.data import load_dataset
+
+    test = load_dataset("mnist", "test", data_dir=data)
+    pixels = 255 - test.images[0, 0].numpy()
+    Image.fromarray(pixels).resize((112, 112), Image.Resampling.BILINEAR).save(
+        folder / "my_digit.png"
+    )
+
+
+# A training command that appears on several pages is run once; later pages get a copy of the
+# run folder it made and its output (only when their folder has no runs/ yet, so the copy is
+# exactly what running the command there would leave).
+_TRAINED: dict[tuple[str, ...], tuple[Path, subprocess.CompletedProcess[str]]] = {}
+
+
+def run_cnnlab(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    key = tuple(argv)
+    reusable = argv[:1] == ["train"] and not any(a.startswith("--runs-dir") for a in argv)
+    if reusable and key in _TRAINED and not (cwd / "runs").exists():
+        source, result = _TRAINED[key]
+        shutil.copytree(source, cwd / "runs")
+        return result
+    fresh = not (cwd / "runs").exists()
+    result = subprocess.run(
+        [sys.executable, "-m", "cnnlab", *argv],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+    )
+    if reusable and fresh and result.returncode == 0 and (cwd / "runs").is_dir():
+        snapshot = cwd.parent / f"trained-{len(_TRAINED)}-{cwd.name}"
+        shutil.copytree(cwd / "runs", snapshot)  # as training left it, before later commands
+        _TRAINED[key] = (snapshot, result)
+    return result
+
+
+PAGES = doc_pages()
+
+
+def _page_id(page: Path) -> str:
+    return str(page.relative_to(ROOT))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_page_id)
+def test_console_examples_run(page: Path, tmp_path: Path, shared_data: Path) -> None:
+    examples = console_examples(page.read_text(encoding="utf-8"))
+    runnable = [e for e in examples if e.command.startswith("cnnlab ")]
+    if not runnable:
+        return
+    env = dict(os.environ, CNNLAB_DATA=str(shared_data), TQDM_DISABLE="1", COLUMNS="100")
+    src = str(ROOT / "src")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    write_my_digit(tmp_path, shared_data)
+    name = _page_id(page)
+    for example in runnable:
+        argv = shlex.split(example.command, comments=True)[1:]
+        assert not {"|", ">", "<", "&&", ";", "&"} & set(argv), (
+            f"{name}:{example.line}: shell syntax in a console example: {example.command}"
+        )
+        result = run_cnnlab(argv, tmp_path, env)
+        actual = _trim(result.stdout.splitlines())
+        expected = _trim(example.expected)
+        where = f"{name}:{example.line}: $ {example.command}"
+        if example.status_only:
+            assert result.returncode == example.status, (
+                f"{where}\nexit status {result.returncode}, expected {example.status}\n"
+                + "\n".join(actual)
+            )
+            continue
+        status = 2 if any(line.startswith("cnnlab: error:") for line in expected) else 0
+        assert result.returncode == status, (
+            f"{where}\nexit status {result.returncode}, expected {status}\n" + "\n".join(actual)
+        )
+        assert output_matches(expected, actual), (
+            f"{where}\n--- expected\n" + "\n".join(expected) + "\n--- got\n" + "\n".join(actual)
+        )
+
+
+def image_links(text: str) -> list[str]:
+    return IMAGE_MD.findall(text) + IMAGE_HTML.findall(text)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_page_id)
+def test_image_links_resolve(page: Path) -> None:
+    missing = []
+    for link in image_links(page.read_text(encoding="utf-8")):
+        if re.match(r"[a-z]+:", link):  # http:, data:
+            missing.append(f"{link} (pictures must be files in the repository)")
+            continue
+        target = (page.parent / link.split("#")[0]).resolve()
+        if not target.is_file() or ROOT not in target.parents:
+            missing.append(link)
+    assert not missing, f"{_page_id(page)}: image links that do not resolve: {missing}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_page_id)
+def test_no_work_log_language(page: Path) -> None:
+    hits = [
+        f"{n}: {line.strip()}"
+        for n, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1)
+        if WORK_LOG.search(line)
+    ]
+    assert not hits, f"{_page_id(page)}: issue numbers or work-log phrases:\n" + "\n".join(hits)
+
+
+def test_readme_is_a_front_door() -> None:
+    n = len((ROOT / "README.md").read_text(encoding="utf-8").splitlines())
+    assert n <= README_MAX_LINES, f"README.md has {n} lines; keep it under {README_MAX_LINES}"
+
+
+def test_collector_reads_blocks_and_patterns() -> None:
+    page = "\n".join(
+        [
+            "text",
+            "<!-- check: exit-status 2 -->",
+            "```console",
+            "$ cnnlab a \\",
+            "    --b 1",
+            "out",
+            "```",
+            "```console",
+            "$ cnnlab c   # comment",
+            "x ... y",
+            "...",
+            "z",
+            "```",
+            "```sh",
+            "$ cnnlab not-run",
+            "```",
+        ]
+    )
+    first, second = console_examples(page)
+    assert (first.command, first.expected, first.status_only, first.status) == (
+        "cnnlab a --b 1",
+        ["out"],
+        True,
+        2,
+    )
+    assert (second.command, second.expected, second.status_only) == (
+        "cnnlab c   # comment",
+        ["x ... y", "...", "z"],
+        False,
+    )
+    assert output_matches(second.expected, ["x 1 2 y", "z"])
+    assert output_matches(second.expected, ["x  y", "a", "b", "z"])
+    assert not output_matches(second.expected, ["x 1 2 y", "z", "extra"])
+    assert not output_matches(second.expected, ["x 1 2", "z"])
+    assert not output_matches(["a"], ["b"])
+    assert image_links('![a](img/x.png) <img src="y.png" width=3>') == ["img/x.png", "y.png"]
