@@ -451,7 +451,7 @@ def test_explain_broken_requests_get_documented_errors(client, spec, seen, layer
 
 
 def _explain_cases(layers: list[dict]) -> list[tuple[str, dict | bytes, str, str]]:
-    """(Content-Type, body, status, the detail's start) that every explain POST must answer."""
+    """(Content-Type, body, status, a piece of the detail) that every explain POST answers."""
     png = _b64(_digit_png())
     conv = next(la for la in layers if la["category"] == "conv")
     c, h, w = conv["shape"]
@@ -460,11 +460,26 @@ def _explain_cases(layers: list[dict]) -> list[tuple[str, dict | bytes, str, str
         ("application/json", unit, "200", ""),
         ("application/json", b"{not json", "400", "invalid JSON"),
         ("application/json", {**unit, "image": "@@"}, "400", "invalid base64"),
-        ("application/json", {**unit, "image": _b64(_blank(201))}, "400", ""),
-        ("application/json", {**unit, "image": _b64(_big(UPLOAD_LIMIT + 1, 0))}, "413", ""),
-        ("application/json", b'{"image": "' + b"A" * 100_000 + b'"}', "413", "request body"),
+        ("application/json", {**unit, "image": _b64(_blank(201))}, "400", "(limit 40,000 pixels)"),
+        (
+            "application/json",
+            {**unit, "image": _b64(_big(UPLOAD_LIMIT + 1, 0))},
+            "413",
+            "upload too large",
+        ),
+        (
+            "application/json",
+            b'{"image": "' + b"A" * 100_000 + b'"}',
+            "413",
+            "request body too large",
+        ),
         ("text/plain", json.dumps(unit).encode(), "415", "unsupported Content-Type"),
-        ("application/json", {**unit, "image": _b64(_image("GIF", 9, 9, 0))}, "415", ""),
+        (
+            "application/json",
+            {**unit, "image": _b64(_image("GIF", 9, 9, 0))},
+            "415",
+            "image format GIF",
+        ),
         ("application/json", {"picture": png}, "422", "JSON body must be"),
         ("application/json", {"image": 7}, "422", '"image" must be'),
     ]
@@ -489,8 +504,7 @@ def test_explain_statuses_and_details(client, spec, seen, layers, path):
     for media_type, body, want, detail in _explain_cases(layers):
         status, response = _post_explain(client, spec, seen, path, body, media_type)
         assert status == want, (media_type, str(body)[:80], response.text)
-        if detail:
-            assert response.json()["detail"].startswith(detail) or detail in response.text
+        assert detail in response.json()["detail"] if detail else "detail" not in response.json()
     if path == "/explain/unit":
         png = _b64(_digit_png())
         for fields, detail in UNIT_422:

@@ -160,7 +160,8 @@ KERNEL_ERRORS: dict[int | str, dict[str, Any]] = {
 
 def _body_doc(model: type[BaseModel]) -> dict:
     schema = {"application/json": {"schema": model.model_json_schema()}}
-    return {"requestBody": {"required": True, "content": schema}}
+    description = "JSON only (Content-Type application/json); the image as base64 or a data: URL"
+    return {"requestBody": {"required": True, "description": description, "content": schema}}
 
 
 LAYER_PARAMETER = {
