@@ -1,10 +1,12 @@
 """The server keeps the contract of its own /openapi.json.
 
 Generated requests (hypothesis: valid images in every documented request body, and broken
-bodies, types and sizes) go to every documented operation; each answer's status must be listed
-for that operation and its JSON body must validate against the documented schema. A request the
-server accepts must use a documented request body, and every documented status must be
-reachable. The app serves an untrained tutorial_cnn (the contract does not depend on accuracy).
+bodies, types and sizes; path parameters filled with real and unknown values) go to every
+documented operation; each answer's status must be listed for that operation and its JSON body
+must validate against the documented schema. A request the server accepts must use a documented
+request body (and a JSON body must match its schema), and every documented status must be
+reachable. The app serves an untrained tutorial_cnn (the contract does not depend on accuracy);
+a second app serves a model without torch modules, as an ONNX export is served.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import base64
 import io
 import json
 import random
+from urllib.parse import quote
 
 import jsonschema
 import numpy as np
@@ -67,6 +70,30 @@ def client(app):
         yield c
 
 
+class NumpyBackend:
+    """A model with no torch modules (what the server sees of an ONNX export)."""
+
+    classes = tuple("0123456789")
+    input_shape = (1, 28, 28)
+    dataset = ""
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return x.reshape(len(x), -1)[:, :10]
+
+
+@pytest.fixture(scope="module")
+def torchless(spec):
+    from fastapi.testclient import TestClient
+
+    from cnnlab.predict import Predictor
+    from cnnlab.serve.app import ServeSettings, create_app
+
+    app = create_app(Predictor(NumpyBackend()), ServeSettings(max_upload_bytes=UPLOAD_LIMIT))
+    with TestClient(app) as c:
+        assert c.get("/openapi.json").json()["paths"] == spec["paths"]  # one document
+        yield c
+
+
 @pytest.fixture(scope="module")
 def spec(client) -> dict:
     response = client.get("/openapi.json")
@@ -85,8 +112,13 @@ def _validate(instance, schema: dict, spec: dict) -> None:
     jsonschema.Draft202012Validator(root).validate(instance)
 
 
-def check(spec: dict, method: str, path: str, response, request_type: str | None = None) -> str:
-    """Assert ``response`` matches the documented operation; return its status as a string."""
+def check(
+    spec: dict, method: str, path: str, response, request_type: str | None = None, sent=None
+) -> str:
+    """Assert ``response`` matches the documented operation; return its status as a string.
+
+    ``path`` is the documented (templated) path; ``sent`` the JSON document of the request, which
+    must match the documented request schema if the server accepted it."""
     op = spec["paths"][path][method]
     status = str(response.status_code)
     where = f"{method.upper()} {path} ({request_type or 'no body'})"
@@ -97,6 +129,8 @@ def check(spec: dict, method: str, path: str, response, request_type: str | None
     if status.startswith("2") and request_type is not None:
         body = op.get("requestBody", {}).get("content", {})
         assert request_type in body, f"{where} was accepted but that body is not documented"
+        if sent is not None:
+            _validate(sent, body[request_type].get("schema", {}), spec)
     if kind == "application/json":
         _validate(response.json(), content[kind].get("schema", {}), spec)
     return status
@@ -125,6 +159,12 @@ def test_checker_catches_undocumented_answers(spec):
         check(spec, "post", "/predict", Fake(200, {"label": "seven"}))
     with pytest.raises(AssertionError, match="not documented"):
         check(spec, "post", "/predict", Fake(200, {}), request_type="image/gif")
+    with pytest.raises(AssertionError, match="answered 400, not documented"):
+        check(spec, "get", "/explain/kernels/{layer}", Fake(400, {"detail": "x"}))
+    accepted = Fake(200, {})
+    with pytest.raises(jsonschema.ValidationError):  # a unit request off the documented schema
+        sent = {"image": "", "layer": "conv1", "channel": "5"}
+        check(spec, "post", "/explain/unit", accepted, "application/json", sent)
 
 
 def test_every_api_route_is_documented(app, client, spec):
@@ -144,12 +184,44 @@ def test_every_api_route_is_documented(app, client, spec):
     assert {"image/png", "image/jpeg", "image/webp"} <= set(body)  # raw image bodies
 
 
-def test_get_operations_match(client, spec, seen):
+@pytest.fixture(scope="module")
+def layers(client) -> list[dict]:
+    """The served model's layers as GET /explain/model lists them."""
+    return client.get("/explain/model").json()["layers"]
+
+
+UNKNOWN_LAYERS = ["no-such-layer", "CONV1", "conv1 ", "conv", "fc1.weight", "ß", "a b", "%", "a/b"]
+
+
+def path_values(path: str, layers: list[dict]) -> list[tuple[str, str]]:
+    """``path`` with its parameters filled: (concrete path, expected status) pairs."""
+    if "{" not in path:
+        return [(path, "200")]
+    assert path == "/explain/kernels/{layer}", f"no test values for the parameters of {path}"
+    real = [(la["name"], "200" if la["category"] == "conv" else "404") for la in layers]
+    assert {"200", "404"} <= {want for _, want in real}  # convolutions and other layers
+    unknown = [(name, "404") for name in UNKNOWN_LAYERS]
+    return [(path.format(layer=quote(name, safe="")), want) for name, want in real + unknown]
+
+
+def test_get_operations_match(client, spec, seen, layers):
     for path, ops in spec["paths"].items():
         if "get" in ops:
-            status = check(spec, "get", path, client.get(path))
-            _record(seen, "get", path, status)
-            assert status == "200"
+            for url, want in path_values(path, layers):
+                response = client.get(url)
+                status = check(spec, "get", path, response)
+                _record(seen, "get", path, status)
+                assert status == want, (url, response.text)
+
+
+@RUNS
+@given(name=st.text(max_size=12).filter(lambda t: t not in ("", ".", "..")))
+def test_any_layer_name_gets_a_documented_answer(client, spec, seen, layers, name):
+    response = client.get("/explain/kernels/" + quote(name, safe=""))
+    status = check(spec, "get", "/explain/kernels/{layer}", response)
+    _record(seen, "get", "/explain/kernels/{layer}", status)
+    convs = {la["name"] for la in layers if la["category"] == "conv"}
+    assert status == ("200" if name in convs else "404"), response.text
 
 
 # -- POST /predict -------------------------------------------------------------------------------
@@ -261,9 +333,210 @@ def test_broken_requests_get_documented_errors(client, spec, seen, case):
     assert status.startswith("4") or status == "200", response.text
 
 
+# -- POST /explain/activations and /explain/unit ------------------------------------------------
+EXPLAIN_POSTS = ["/explain/activations", "/explain/unit"]
+
+
+def _b64(data: bytes, how: str = "plain") -> str:
+    text = base64.b64encode(data).decode()
+    return "data:image/png;base64," + text if how == "data-url" else text
+
+
+def _post_explain(client, spec, seen, path: str, body, media_type="application/json"):
+    """POST ``body`` (a JSON document, or raw bytes) and check the answer; return its status."""
+    if isinstance(body, bytes):
+        response = client.post(path, content=body, headers={"content-type": media_type})
+        sent = None
+    else:
+        response = client.post(path, content=json.dumps(body), headers={"content-type": media_type})
+        sent = body
+    status = check(spec, "post", path, response, media_type, sent)
+    _record(seen, "post", path, status)
+    return status, response
+
+
+def _units(layers: list[dict]):
+    """A valid unit of any layer: layer name, channel and (for (C, H, W) layers) row and col."""
+
+    def coordinates(layer):
+        shape = layer["shape"]
+        fields = {"layer": st.just(layer["name"]), "channel": st.integers(0, shape[0] - 1)}
+        if len(shape) == 3:
+            fields |= {"row": st.integers(0, shape[1] - 1), "col": st.integers(0, shape[2] - 1)}
+        return st.fixed_dictionaries(fields)
+
+    return st.sampled_from(layers).flatmap(coordinates)
+
+
+@RUNS
+@given(data=images, how=st.sampled_from(["plain", "data-url"]), draw=st.data())
+def test_explain_takes_valid_images(client, spec, seen, layers, data, how, draw):
+    """Both explain endpoints answer any PNG, JPEG or WebP in base64 (plain or a data: URL)."""
+    path = draw.draw(st.sampled_from(EXPLAIN_POSTS))
+    body = {"image": _b64(data, how)}
+    if path == "/explain/unit":
+        body |= draw.draw(_units(layers))
+    status, response = _post_explain(client, spec, seen, path, body)
+    if len(data) > UPLOAD_LIMIT:
+        assert status == "413", response.text
+        return
+    assert status == "200", response.text
+    doc = response.json()
+    if path == "/explain/unit":
+        assert doc["layer"] == body["layer"] and doc["unit"][0] == body["channel"]
+    else:
+        assert [la["name"] for la in doc["layers"]] == [la["name"] for la in layers]
+
+
+def _digit_png() -> bytes:
+    return _image("PNG", 28, 28, 1)
+
+
+FIELD_VALUES = (
+    st.integers(-(2**70), 2**70) | st.integers(-2, 30) | st.floats() | st.text(max_size=8)
+    | st.none() | st.booleans() | st.lists(st.integers(), max_size=2)
+)  # fmt: skip
+
+
+def _broken_explain(layers: list[dict]):
+    names = [la["name"] for la in layers]
+    png = _b64(_digit_png())
+    unit_fields = st.fixed_dictionaries(
+        {},
+        optional={
+            "layer": st.sampled_from(names) | st.text(max_size=8) | FIELD_VALUES,
+            "channel": FIELD_VALUES,
+            "row": FIELD_VALUES,
+            "col": FIELD_VALUES,
+        },
+    )
+
+    def json_unit(data: bytes) -> tuple[str, dict]:
+        return "application/json", {"image": _b64(data), "layer": names[0], "channel": 0}
+
+    good = json.dumps({"image": png, "layer": names[0], "channel": 0}).encode()
+    other_types = ["text/plain", "image/png", "", "multipart/form-data", "application/jsonx"]
+    return st.one_of(
+        # random bytes as JSON, or under a type the explainer does not take
+        st.tuples(st.sampled_from(["application/json", *other_types]), st.binary(max_size=200)),
+        # any JSON document
+        _json_values().map(lambda v: ("application/json", v)),
+        # a real image with broken, missing or out-of-range unit fields
+        unit_fields.map(lambda f: ("application/json", {"image": png, **f})),
+        # a good request under another Content-Type
+        st.sampled_from(other_types).map(lambda kind: (kind, good)),
+        # images the server does not take, too many pixels, too many bytes
+        st.sampled_from(["GIF", "BMP", "TIFF"]).map(lambda f: json_unit(_image(f, 9, 9, 0))),
+        st.integers(201, 400).map(lambda side: json_unit(_blank(side))),
+        st.integers(UPLOAD_LIMIT + 1, 2 * UPLOAD_LIMIT).map(lambda n: json_unit(_big(n, n))),
+        st.integers(0, 10_000).map(
+            lambda n: ("application/json", b'{"image": "' + b"A" * (100_000 + n) + b'"}')
+        ),
+    )
+
+
+def _blank(side: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", (side, side)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@RUNS
+@given(draw=st.data())
+def test_explain_broken_requests_get_documented_errors(client, spec, seen, layers, draw):
+    path = draw.draw(st.sampled_from(EXPLAIN_POSTS))
+    media_type, body = draw.draw(_broken_explain(layers))
+    status, response = _post_explain(client, spec, seen, path, body, media_type)
+    assert status.startswith("4") or status == "200", response.text
+
+
+def _explain_cases(layers: list[dict]) -> list[tuple[str, dict | bytes, str, str]]:
+    """(Content-Type, body, status, a piece of the detail) that every explain POST answers."""
+    png = _b64(_digit_png())
+    conv = next(la for la in layers if la["category"] == "conv")
+    c, h, w = conv["shape"]
+    unit = {"image": png, "layer": conv["name"], "channel": c - 1, "row": h - 1, "col": w - 1}
+    return [
+        ("application/json", unit, "200", ""),
+        ("application/json", b"{not json", "400", "invalid JSON"),
+        ("application/json", {**unit, "image": "@@"}, "400", "invalid base64"),
+        ("application/json", {**unit, "image": _b64(_blank(201))}, "400", "(limit 40,000 pixels)"),
+        (
+            "application/json",
+            {**unit, "image": _b64(_big(UPLOAD_LIMIT + 1, 0))},
+            "413",
+            "upload too large",
+        ),
+        (
+            "application/json",
+            b'{"image": "' + b"A" * 100_000 + b'"}',
+            "413",
+            "request body too large",
+        ),
+        ("text/plain", json.dumps(unit).encode(), "415", "unsupported Content-Type"),
+        (
+            "application/json",
+            {**unit, "image": _b64(_image("GIF", 9, 9, 0))},
+            "415",
+            "image format GIF",
+        ),
+        ("application/json", {"picture": png}, "422", "JSON body must be"),
+        ("application/json", {"image": 7}, "422", '"image" must be'),
+    ]
+
+
+UNIT_422 = [
+    ({"layer": "no-such-layer", "channel": 0}, "layer 'no-such-layer' not found"),
+    ({"channel": 0}, "layer: Field required"),
+    ({"layer": "conv1", "channel": 32}, "channel=32 is outside"),
+    ({"layer": "conv1", "channel": -1}, "channel=-1 is outside"),
+    ({"layer": "conv1", "channel": 0, "row": 26}, "row=26 is outside"),
+    ({"layer": "conv1", "channel": 0, "col": -3}, "col=-3 is outside"),
+    ({"layer": "conv1", "channel": "5"}, "channel: Input should be a valid integer"),
+    ({"layer": "conv1", "channel": 1.0}, "channel: Input should be a valid integer"),
+    ({"layer": "fc2", "channel": 10}, "channel=10 is outside"),
+]
+
+
+@pytest.mark.parametrize("path", EXPLAIN_POSTS)
+def test_explain_statuses_and_details(client, spec, seen, layers, path):
+    """Each documented error, once on purpose, with its one-line detail."""
+    for media_type, body, want, detail in _explain_cases(layers):
+        status, response = _post_explain(client, spec, seen, path, body, media_type)
+        assert status == want, (media_type, str(body)[:80], response.text)
+        assert detail in response.json()["detail"] if detail else "detail" not in response.json()
+    if path == "/explain/unit":
+        png = _b64(_digit_png())
+        for fields, detail in UNIT_422:
+            status, response = _post_explain(client, spec, seen, path, {"image": png, **fields})
+            assert status == "422" and detail in response.json()["detail"], response.text
+
+
+def test_explain_needs_torch_modules(torchless, spec, seen):
+    """A model served without torch modules answers every explain operation with a 409."""
+    for path, ops in spec["paths"].items():
+        if not path.startswith("/explain"):
+            continue
+        for method in ops:
+            url = path.format(layer="conv1")
+            if method == "get":
+                response = torchless.get(url)
+            else:
+                body = {"image": _b64(_digit_png()), "layer": "conv1", "channel": 0}
+                response = torchless.post(url, json=body)
+            status = check(spec, method, path, response)
+            _record(seen, method, path, status)
+            want = "200" if path == "/explain/samples" else "409"
+            assert status == want, (method, path, response.text)
+            if want == "409":
+                assert "needs a PyTorch checkpoint" in response.json()["detail"]
+    status = check(spec, "get", "/model", torchless.get("/model"))  # the rest still works
+    assert status == "200"
+
+
 def test_every_documented_status_was_answered(spec, seen):
     """Runs after the generated requests: the document promises no status the server never
-    gives (and 400, 413, 415 and 422 were all produced)."""
+    gives (and 400, 404, 409, 413, 415 and 422 were all produced)."""
     if not seen:
         pytest.skip("run with the generated-request tests")
     for path, ops in spec["paths"].items():

@@ -261,9 +261,14 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _media_type(request: Request) -> str:
+    """The request's Content-Type without parameters, lower case ('' when absent)."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
 async def _image_bytes(request: Request, body: bytes) -> bytes:
     """Pull the encoded image out of a multipart, JSON or raw image body."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    kind = _media_type(request)
     if kind == "multipart/form-data":
         return await _from_multipart(request, body)
     if kind == "application/json" or kind.endswith("+json"):

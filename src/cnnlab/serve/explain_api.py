@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from cnnlab.errors import CnnlabError, ImageError
+from cnnlab.serve.app import _error, _from_json, _media_type, _read_limited, _too_large
 from cnnlab.serve.explain import Explainer
 from cnnlab.serve.explain import encode_floats as encode
 
@@ -56,6 +57,8 @@ class ActivationsResponse(BaseModel):
 
 
 class ImageRequest(BaseModel):
+    model_config = ConfigDict(strict=True)  # "5" or 5.0 for an int is a 422, not a guess
+
     image: str = Field(description="base64 PNG/JPEG/WebP or a data: URL")
 
 
@@ -84,9 +87,90 @@ class UnitResponse(BaseModel):
     ms: float
 
 
+class LayerDoc(BaseModel):
+    name: str
+    kind: str = Field(description="module class, e.g. Conv2d")
+    category: str = Field(description="conv, activation, pool, norm, dense, reshape, dropout...")
+    shape: list[int] = Field(description="output per sample: (C, H, W) or (N,)")
+    receptive_field: list[int] = Field(description="on the input (rows, cols)")
+    jump: list[int] | None = Field(description="input pixels between neighbouring units")
+    start: list[float] | None = Field(description="input coordinate of unit (0, 0)'s centre")
+    params: int
+
+
+class ModelLayers(BaseModel):
+    model: str | None
+    dataset: str | None
+    style: str | None
+    classes: list[str]
+    input_shape: list[int] = Field(description="(C, H, W) of one input")
+    layers: list[LayerDoc] = Field(description="in forward order")
+
+
+class KernelsResponse(BaseModel):
+    layer: str
+    shape: list[int] = Field(description="(out, in / groups, kh, kw)")
+    data: str = Field(description="base64 little-endian float32 weights, C order")
+    max_abs: float
+    bias: list[float] | None
+
+
+class Sample(BaseModel):
+    label: int
+    class_name: str
+    png: str = Field(description="base64 PNG in the model's input size")
+
+
+class SamplesResponse(BaseModel):
+    samples: list[Sample] = Field(description="empty when the dataset is not on the server")
+
+
+NO_TORCH = _error(
+    "The served model is not a PyTorch checkpoint (an ONNX export, say): the explainer needs "
+    "its torch modules."
+)
+IMAGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error(
+        "The image cannot be read: invalid JSON or base64, empty, not decodable, over the pixel "
+        "limit, or an invalid Content-Length."
+    ),
+    409: NO_TORCH,
+    413: _error("The body or the image is larger than the server's upload limit."),
+    415: _error(
+        "The Content-Type is not application/json, or the image is decodable but not PNG, "
+        "JPEG or WebP."
+    ),
+    422: _error(
+        'The JSON is not an object with a string "image", or a field is missing or has the '
+        "wrong type."
+    ),
+}
+UNIT_ERRORS: dict[int | str, dict[str, Any]] = {
+    **IMAGE_ERRORS,
+    422: _error(
+        'The JSON is not an object with a string "image", a field is missing or has the wrong '
+        "type, there is no such layer, or channel/row/col is outside the layer's output."
+    ),
+}
+KERNEL_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: _error("No such layer, or the layer is not a convolution (it has no kernels)."),
+    409: NO_TORCH,
+}
+
+
 def _body_doc(model: type[BaseModel]) -> dict:
     schema = {"application/json": {"schema": model.model_json_schema()}}
-    return {"requestBody": {"required": True, "content": schema}}
+    description = "JSON only (Content-Type application/json); the image as base64 or a data: URL"
+    return {"requestBody": {"required": True, "description": description, "content": schema}}
+
+
+LAYER_PARAMETER = {
+    "name": "layer",
+    "in": "path",
+    "required": True,
+    "description": "a convolution's name (GET /explain/model)",
+    "schema": {"type": "string"},
+}
 
 
 def explain_router(app: FastAPI) -> APIRouter:
@@ -112,10 +196,16 @@ def explain_router(app: FastAPI) -> APIRouter:
             return cache["explainer"]
 
     async def read(request: Request, model: type[BaseModel]) -> tuple[Any, np.ndarray]:
-        from cnnlab.serve.app import _from_json, _read_limited
-
-        body = await _read_limited(request, app.state.settings.max_body_bytes())
+        settings = app.state.settings
+        body = await _read_limited(request, settings.max_body_bytes())
+        kind = _media_type(request)
+        if kind != "application/json":
+            raise HTTPException(
+                415, f"unsupported Content-Type {kind or '(none)'!r}: send application/json"
+            )
         data = _from_json(body)  # 400/422 for bad JSON or a missing/invalid image
+        if len(data) > settings.max_upload_bytes:  # as POST /predict
+            raise HTTPException(413, _too_large(len(data), settings.max_upload_bytes))
         try:
             req = model.model_validate(json.loads(body))
         except ValidationError as exc:
@@ -136,7 +226,7 @@ def explain_router(app: FastAPI) -> APIRouter:
         response.headers["Content-Security-Policy"] = PAGE_CSP
         return response
 
-    @router.get("/explain/model")
+    @router.get("/explain/model", response_model=ModelLayers, responses={409: NO_TORCH})
     def layers() -> dict[str, Any]:
         """The layers the explainer shows, in forward order, with shapes and receptive fields."""
         ex = explainer()
@@ -153,6 +243,7 @@ def explain_router(app: FastAPI) -> APIRouter:
     @router.post(
         "/explain/activations",
         response_model=ActivationsResponse,
+        responses=IMAGE_ERRORS,
         openapi_extra=_body_doc(ImageRequest),
     )
     async def activations(request: Request) -> Response:
@@ -164,7 +255,12 @@ def explain_router(app: FastAPI) -> APIRouter:
         # Returned as is: validating the response model again would cost more than the network
         return Response(json.dumps(doc), media_type="application/json")
 
-    @router.post("/explain/unit", response_model=UnitResponse, openapi_extra=_body_doc(UnitRequest))
+    @router.post(
+        "/explain/unit",
+        response_model=UnitResponse,
+        responses=UNIT_ERRORS,
+        openapi_extra=_body_doc(UnitRequest),
+    )
     async def unit(request: Request) -> dict[str, Any]:
         """One unit: receptive field, effective receptive field and how its value is computed."""
         start = time.perf_counter()
@@ -182,9 +278,17 @@ def explain_router(app: FastAPI) -> APIRouter:
         doc["ms"] = round((time.perf_counter() - start) * 1000.0, 3)
         return doc
 
-    @router.get("/explain/kernels/{layer}")
-    def kernels(layer: str) -> dict[str, Any]:
+    # ``layer`` is read from the path rather than declared, so the document lists no 422:
+    # any string is a valid name to look up (a wrong one is a 404)
+    @router.get(
+        "/explain/kernels/{layer}",
+        response_model=KernelsResponse,
+        responses=KERNEL_ERRORS,
+        openapi_extra={"parameters": [LAYER_PARAMETER]},
+    )
+    def kernels(request: Request) -> dict[str, Any]:
         """A conv layer's weights (out, in, kh, kw) and bias, base64 float32."""
+        layer = request.path_params["layer"]
         try:
             weight, bias = explainer().kernels(layer)
         except CnnlabError as exc:
@@ -197,7 +301,7 @@ def explain_router(app: FastAPI) -> APIRouter:
             "bias": None if bias is None else bias.tolist(),
         }
 
-    @router.get("/explain/samples")
+    @router.get("/explain/samples", response_model=SamplesResponse)
     def samples() -> dict[str, Any]:
         """A few test images of the model's dataset as PNGs (empty when the data is not here)."""
         if "samples" not in cache:
