@@ -1,7 +1,15 @@
 """cnnlab: convolutional neural networks from the convolution formula to a served classifier.
 
-``import cnnlab`` is cheap: torch-backed parts (``fit``, ``summary``, ``create_model``...) are
-loaded on first use, so the NumPy-only :mod:`cnnlab.ops` never pulls in torch.
+The public API, shaped like Keras and fastai::
+
+    import cnnlab
+    cnnlab.summary("tutorial_cnn")                        # the layer table
+    run = cnnlab.fit("tutorial_cnn", "mnist", epochs=1)   # a trained Run
+    run.evaluate(); run.predict("my_digit.png"); run.plot_curves()
+    run = cnnlab.load("runs/tutorial_cnn-mnist")          # the same object, from disk
+
+``import cnnlab`` is cheap: torch-backed parts are loaded on first use, so the NumPy-only
+:mod:`cnnlab.ops` never pulls in torch.
 """
 
 from __future__ import annotations
@@ -12,16 +20,53 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it (imported lazily)
 _LAZY = {
+    "Run": "cnnlab.run",
+    "load": "cnnlab.run",
+    "fit": "cnnlab.engine.loop",
+    "Callback": "cnnlab.engine.callbacks",
+    "TrainConfig": "cnnlab.config",
     "create_model": "cnnlab.models",
     "list_models": "cnnlab.models",
     "register_model": "cnnlab.models",
-    "summary": "cnnlab.models.summary",
-    "fit": "cnnlab.engine",
-    "evaluate": "cnnlab.engine",
     "load_dataset": "cnnlab.data",
+    "load_image_folder": "cnnlab.data",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["__version__", "summary", *_LAZY]
+
+
+def summary(model, input_size=None, depth: int = 3, **model_options):
+    """The layer table of a model: output shapes, parameters, mult-adds, receptive field.
+
+    Shown as an HTML table in Jupyter and as text in a terminal.
+
+    Args:
+        model: a registered model name, an ``nn.Module`` or a :class:`cnnlab.Run`.
+        input_size: ``(C, H, W)`` of one image (default: what the model was built for).
+        depth: how many levels of nested modules to list.
+        **model_options: ``create_model`` arguments when ``model`` is a name
+            (``in_channels=3``, ``input_size=64``, ``num_classes=5``, ``dropout=0.1``...).
+
+    >>> s = summary("tutorial_cnn")
+    >>> s.total_params
+    93322
+    """
+    from cnnlab.models import create_model
+    from cnnlab.models.summary import summary as layer_table
+
+    if hasattr(model, "input_shape") and hasattr(model, "model"):  # a Run
+        input_size = input_size or model.input_shape
+        model = model.model
+    if isinstance(model, str):
+        model = create_model(model, **model_options)
+    elif model_options:
+        raise TypeError(f"model options {sorted(model_options)} only apply to a model name")
+    if input_size is None:
+        args = getattr(model, "cnnlab_args", None) or {}
+        size = args.get("input_size", 28)
+        h, w = (size, size) if isinstance(size, int) else size
+        input_size = (int(args.get("in_channels", 1)), int(h), int(w))
+    return layer_table(model, input_size=tuple(input_size), depth=depth)
 
 
 def __getattr__(name: str):

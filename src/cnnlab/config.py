@@ -28,6 +28,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "schedule": ("constant", "step", "cosine", "one-cycle"),
     "mode": ("min", "max"),
     "device": ("auto", "cpu", "cuda"),
+    "color_mode": ("grayscale", "rgb"),
 }
 
 
@@ -40,6 +41,8 @@ class TrainConfig:
     model_kwargs: dict = field(default_factory=dict)  # extra create_model arguments
     dataset: str = "mnist"  # mnist | fashion-mnist | digits | path to an image folder
     data_dir: str | None = None  # folder searched first for the dataset files
+    image_size: int = 28  # image folders: every image is resized to image_size x image_size
+    color_mode: str = "grayscale"  # image folders: grayscale (1 channel) | rgb (3 channels)
     download: bool = True  # download the dataset when it is not found locally
     limit_train: int | None = None  # use only the first N training images (quick runs)
     val_split: str = "random"  # how validation images are chosen: random | last | stratified
@@ -139,6 +142,8 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and value < (0 if key == "val_size" else 1):
                 raise ConfigError(f"{key}={value} must be positive")
+        if not 4 <= self.image_size <= 1024:
+            raise ConfigError(f"image_size={self.image_size} must be between 4 and 1024 pixels")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction={self.val_fraction} must be in [0, 1)")
         if not 0.0 <= self.label_smoothing < 1.0:

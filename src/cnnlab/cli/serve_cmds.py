@@ -67,13 +67,12 @@ def _serve(args: argparse.Namespace) -> int:
         from cnnlab.serve.app import create_app
     except ModuleNotFoundError as exc:
         raise CnnlabError(f"serving needs {exc.name}: pip install 'cnnlab[serve]'") from None
-    from cnnlab.predict import Predictor
+    from cnnlab.run import load
 
     torch_threads(args.threads)
-    predictor = Predictor.load(args.run)
-    if hasattr(predictor.backend, "set_threads"):  # ONNX Runtime has its own thread pool
-        predictor.backend.set_threads(args.threads)
-    app = create_app(predictor, settings)
+    run = load(args.run)
+    run.set_threads(args.threads)  # ONNX Runtime has its own thread pool
+    app = create_app(run, settings)
     if not _is_loopback(args.host):
         sys.stderr.write(
             f"cnnlab: warning: listening on {args.host}, reachable from other machines\n"

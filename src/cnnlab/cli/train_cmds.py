@@ -288,44 +288,62 @@ class TqdmProgress:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from cnnlab.engine.device import set_threads
-    from cnnlab.engine.report import evaluate_checkpoint
-    from cnnlab.viz.training import plot_confusion, plot_worst_errors
+    from cnnlab.fileio import atomic_write_text
+    from cnnlab.run import load
+    from cnnlab.viz import save_figure
 
     set_threads(args.threads)
-    report = evaluate_checkpoint(
-        args.run, dataset=args.dataset, data_dir=args.data_dir, which=args.which,
-        out=args.out, batch_size=args.batch_size, fast=args.fast,
-    )  # fmt: skip
-    res = report.result
-    probs = res.logits.softmax(1).numpy()
-    title = f"{report.model_name} on {report.dataset_label}: accuracy {res.accuracy:.2%}"
-    plot_confusion(res.confusion, report.classes, report.out / "confusion.png", title)
-    plot_worst_errors(
-        report.images, probs, res.labels.numpy(), report.classes, report.out / "worst_errors.png"
-    )
-    report.write_json()
+    run = load(args.run, which=args.which)
+    ev = run.evaluate(args.dataset, data_dir=args.data_dir, batch_size=args.batch_size,
+                      fast=args.fast)  # fmt: skip
+    out = _evaluation_dir(run.path, args.out)
+    save_figure(run.plot_confusion(ev), out / "confusion.png")
+    save_figure(run.plot_top_losses(16, ev), out / "worst_errors.png")
+    summary = {
+        "checkpoint": str(run.path),
+        "dataset": ev.dataset,
+        "images": len(ev.labels),
+        "accuracy": ev.accuracy,
+        "loss": ev.loss,
+        "per_class": ev.per_class,
+        "out": str(out),
+    }
+    data = {**summary, "confusion": ev.confusion.tolist()}
+    atomic_write_text(out / "metrics.json", json.dumps(data, indent=1))
     if not args.quiet:
-        _say(args, report.text())
-        _say(args, f"pictures: {report.out / 'confusion.png'}, {report.out / 'worst_errors.png'}")
+        _say(args, f"{run.name} on {ev.text()}")
+        _say(args, f"pictures: {out / 'confusion.png'}, {out / 'worst_errors.png'}")
     if args.json:
-        print(json.dumps(report.summary()))
+        print(json.dumps(summary))
     return 0
+
+
+def _evaluation_dir(checkpoint: Path, out: str | None) -> Path:
+    """``--out``, else ``<run>/evaluation`` (or ``<file>-evaluation`` beside a lone file)."""
+    if out is not None:
+        folder = Path(out)
+    elif checkpoint.parent.name == "checkpoints":
+        folder = checkpoint.parent.parent / "evaluation"
+    else:
+        folder = checkpoint.parent / f"{checkpoint.stem}-evaluation"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from cnnlab.engine.device import set_threads
-    from cnnlab.predict import Predictor, collect_images, write_csv
+    from cnnlab.predict import collect_images, write_csv
+    from cnnlab.run import load
 
     set_threads(args.threads)
-    predictor = Predictor.load(args.run)
-    if args.style:
-        predictor.style = args.style
+    run = load(args.run, style=args.style)
+    run.set_threads(args.threads)
     paths = collect_images(args.images)
-    preds = predictor.predict_paths(paths)
+    preds = run.predict(paths)
     if args.csv:
-        write_csv(args.csv, paths, preds, predictor.classes)
+        write_csv(args.csv, paths, preds, run.classes)
     if args.show:
-        _show_inputs(args.show, paths, predictor, preds)
+        _show_inputs(args.show, paths, run, preds)
     if args.json:
         print(
             json.dumps(
@@ -343,8 +361,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show_inputs(out: str, paths: list, predictor: Any, preds: list) -> None:
+def _show_inputs(out: str, paths: list, run: Any, preds: list) -> None:
     from cnnlab.images import read_image, to_rgb_array
+    from cnnlab.viz import save_figure
     from cnnlab.viz.training import plot_inputs
 
     images = [read_image(p) for p in paths[:24]]
@@ -352,9 +371,9 @@ def _show_inputs(out: str, paths: list, predictor: Any, preds: list) -> None:
         f"{p.name}: {pr.class_name} ({pr.probability:.0%})"
         for p, pr in zip(paths, preds, strict=False)
     ]
-    plot_inputs(
-        [to_rgb_array(im) for im in images], [predictor.prepare(im) for im in images], titles, out
-    )
+    fig = plot_inputs([to_rgb_array(im) for im in images], [run.prepare(im) for im in images],
+                      titles)  # fmt: skip
+    save_figure(fig, out)
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:

@@ -84,7 +84,7 @@ def feature_maps(run, image, *, which: str = "best", data_dir=None) -> FeatureMa
 
 def plot_feature_maps(
     run, image, *, max_channels: int = 8, which: str = "best", data_dir=None
-) -> tuple[Figure, FeatureMaps]:
+) -> Figure:
     """One row per conv/pool layer with its first ``max_channels`` maps; the input on top.
 
     Signed maps (conv outputs before their ReLU) use a diverging map centred on zero,
@@ -122,7 +122,7 @@ def plot_feature_maps(
         "dark-to-yellow: values >= 0",
         fontsize=8,
     )
-    return fig, fm
+    return fig
 
 
 def _show_map(ax, data: np.ndarray, signed: bool) -> None:

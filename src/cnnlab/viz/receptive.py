@@ -149,7 +149,7 @@ def plot_receptive_field(
     unit: tuple[int, int] | None = None,
     which: str = "best",
     data_dir=None,
-) -> tuple[Figure, ReceptiveField]:
+) -> Figure:
     """Three panels: input with the theoretical window, the layer's map with the unit, and
     the effective receptive field (gradient magnitude) inside the theoretical window."""
     rf = receptive_field(run, image, layer=layer, unit=unit, which=which, data_dir=data_dir)
@@ -185,4 +185,4 @@ def plot_receptive_field(
     _outline(axes[2], rf.box, color="tab:red")
     fig.colorbar(im, ax=axes[2], shrink=0.8)
     fig.suptitle(f"{rf.run.name}: unit {rf.unit} of {rf.layer}, image {rf.image.name}", fontsize=10)
-    return fig, rf
+    return fig

@@ -104,7 +104,7 @@ def saliency(run, image, *, target=None, which: str = "best", data_dir=None) -> 
 
 def plot_saliency(
     run, image, *, target=None, which: str = "best", data_dir=None
-) -> tuple[Figure, Saliency]:
+) -> Figure:
     """Four panels: input, signed gradient, |gradient|, Grad-CAM over the input."""
     s = saliency(run, image, target=target, which=which, data_dir=data_dir)
     fig = new_figure(11.5, 3.6)
@@ -140,4 +140,4 @@ def plot_saliency(
     else:
         axes[3].set_title("Grad-CAM: n/a\n(no conv feature map)", fontsize=9)
     fig.suptitle(f"{s.run.name}: {s.image.name}, explaining class {classes[s.target]}", fontsize=10)
-    return fig, s
+    return fig

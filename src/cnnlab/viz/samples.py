@@ -44,7 +44,7 @@ def sample_images(
 
 def plot_samples(
     dataset: str = "mnist", *, count: int = 32, split: str = "train", data_dir=None, seed: int = 0
-) -> tuple[Figure, SampleGrid]:
+) -> Figure:
     """The images in rows of 8, each titled with its class name."""
     g = sample_images(dataset, count=count, split=split, data_dir=data_dir, seed=seed)
     n = len(g.labels)
@@ -54,4 +54,4 @@ def plot_samples(
         title = f"{g.classes[g.labels[k]][:12]}"
         show(ax, to_display(g.images[k] / 255.0), cmap=GRAY, vmin=0, vmax=1, title=title)
     fig.suptitle(f"{g.name}: {n} random images (seed {seed})", fontsize=10)
-    return fig, g
+    return fig
