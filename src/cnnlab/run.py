@@ -241,9 +241,11 @@ class Run:
                 arr = np.moveaxis(arr, 0, -1)  # (C, H, W) of another size -> (H, W, C)
             if arr.ndim == 3 and arr.shape[-1] == 1:
                 arr = arr[..., 0]
-            if arr.ndim not in (2, 3):
-                raise ImageError(f"image array of shape {arr.shape}: expected (H, W) or "
-                                 f"(H, W, C), or the model's input {self.input_shape}")  # fmt: skip
+            if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)):
+                raise ImageError(
+                    f"image array of shape {tuple(arr.shape)}: expected (H, W), (H, W, 3 or 4) "
+                    f"or the model's input shape {self.input_shape}"
+                )
             image = Image.fromarray((np.clip(arr, 0, 1) * 255 + 0.5).astype(np.uint8))
         source = image
         if not isinstance(image, Image.Image):

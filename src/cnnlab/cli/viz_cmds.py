@@ -90,9 +90,7 @@ def _filters(args: argparse.Namespace) -> int:
 def _features(args: argparse.Namespace) -> int:
     from cnnlab.viz.features import plot_feature_maps
 
-    fig = plot_feature_maps(
-        args.run, args.image, max_channels=args.max_channels, which=args.which
-    )
+    fig = plot_feature_maps(args.run, args.image, max_channels=args.max_channels, which=args.which)
     return _save(fig, args.out)
 
 
@@ -102,9 +100,7 @@ def _receptive(args: argparse.Namespace) -> int:
     unit = _int_or_pair(args.unit, "--unit") if args.unit else None
     if isinstance(unit, int):
         unit = (unit, unit)
-    fig = plot_receptive_field(
-        args.run, args.image, layer=args.layer, unit=unit, which=args.which
-    )
+    fig = plot_receptive_field(args.run, args.image, layer=args.layer, unit=unit, which=args.which)
     return _save(fig, args.out)
 
 

@@ -204,7 +204,9 @@ def metrics_from_logits(
         for i, name in enumerate(classes)
     }
     accuracy = float(tp.sum() / max(1, len(labels)))
-    return EvalResult(loss, accuracy, per_class, confusion, logits, labels, tuple(map(str, classes)))
+    return EvalResult(
+        loss, accuracy, per_class, confusion, logits, labels, tuple(map(str, classes))
+    )
 
 
 def evaluate(

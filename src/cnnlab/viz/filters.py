@@ -165,8 +165,8 @@ class LearnedFilters:
 
 def learned_filters(run, *, layer: str | None = None, which: str = "best") -> LearnedFilters:
     """The weights of ``layer`` (default: the first conv layer) of a run or model."""
+    from cnnlab.run import as_run as load_run
     from cnnlab.viz.features import feature_layers
-    from cnnlab.viz.model_input import load_run
 
     r = load_run(run, which)
     convs = [(n, m) for n, m in feature_layers(r.model) if "Conv" in type(m).__name__]

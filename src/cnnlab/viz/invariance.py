@@ -14,8 +14,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from cnnlab.errors import CnnlabError
+from cnnlab.run import Run
+from cnnlab.run import as_run as load_run
 from cnnlab.viz._grid import GRAY, POSITIVE, new_figure, show
-from cnnlab.viz.model_input import ModelInput, Run, load_input, load_run
+from cnnlab.viz.model_input import ModelInput, load_input
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Turning RUN and IMAGE arguments into a model and one normalised input tensor.
 
 RUN is a :class:`cnnlab.run.Run`, anything :func:`cnnlab.load` opens, or a bare ``nn.Module``
-(turned into a Run by :func:`cnnlab.run.as_run`, imported here as ``load_run``). IMAGE is a
+(turned into a Run by :func:`cnnlab.run.as_run`). IMAGE is a
 file, ``"china"`` / ``"flower"``, ``"test:N"`` (test image N of the run's dataset), a PIL image,
 or an array / tensor (at the model's input size it is used as it is, see ``Run.predict``).
 """
@@ -16,7 +16,6 @@ import numpy as np
 
 from cnnlab.errors import CnnlabError, ImageError
 from cnnlab.run import Run
-from cnnlab.run import as_run as load_run
 
 
 @dataclass

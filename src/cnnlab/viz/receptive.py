@@ -21,9 +21,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from cnnlab.errors import CnnlabError
+from cnnlab.run import Run
+from cnnlab.run import as_run as load_run
 from cnnlab.viz._grid import GRAY, HEAT, new_figure, show
 from cnnlab.viz.features import feature_layers
-from cnnlab.viz.model_input import ModelInput, Run, load_input, load_run
+from cnnlab.viz.model_input import ModelInput, load_input
 
 
 @dataclass(frozen=True)
