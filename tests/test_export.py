@@ -258,7 +258,7 @@ def test_server_answers_from_an_onnx_file(exported, images):
     torch_pred = load(exported["safetensors"][0]).predict(paths[:4])
     with TestClient(create_app(load(exported["onnx"][0]))) as client:
         info = client.get("/model").json()
-        assert info["backend"] == "OnnxBackend" and info["model"] == "tutorial_cnn"
+        assert info["format"] == "onnx" and info["model"] == "tutorial_cnn"
         for path, expected in zip(paths[:4], torch_pred, strict=True):
             body = client.post("/predict", files={"file": ("d.png", path.read_bytes())}).json()
             assert body["label"] == expected.label
