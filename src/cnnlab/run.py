@@ -456,7 +456,7 @@ def load(source: str | Path, *, which: str = "best", style: str | None = None) -
     if path.is_dir():
         path = resolve_checkpoint(path, which)
     if not path.is_file():
-        raise CheckpointError(f"no such model file or run folder: {path}")
+        raise CheckpointError(f"no such checkpoint or run folder: {path}")
     suffix = path.suffix.lower()
     if suffix == ".onnx":
         run = _load_onnx(path)
