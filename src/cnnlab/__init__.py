@@ -42,14 +42,16 @@ def summary(model, input_size=None, depth: int = 3, **model_options):
 
     Args:
         model: a registered model name, an ``nn.Module`` or a :class:`cnnlab.Run`.
-        input_size: ``(C, H, W)`` of one image (default: what the model was built for).
+        input_size: the image side (int), ``(H, W)`` or ``(C, H, W)``; default: what the
+            model was built for. For a model name it also builds the model for that size.
         depth: how many levels of nested modules to list.
         **model_options: ``create_model`` arguments when ``model`` is a name
-            (``in_channels=3``, ``input_size=64``, ``num_classes=5``, ``dropout=0.1``...).
+            (``in_channels=3``, ``num_classes=5``, ``dropout=0.1``...).
 
-    >>> s = summary("tutorial_cnn")
-    >>> s.total_params
+    >>> summary("tutorial_cnn").total_params
     93322
+    >>> summary("tutorial_cnn", in_channels=3, input_size=32).input_size
+    (3, 32, 32)
     """
     from cnnlab.models import create_model
     from cnnlab.models.summary import summary as layer_table
@@ -57,16 +59,29 @@ def summary(model, input_size=None, depth: int = 3, **model_options):
     if hasattr(model, "input_shape") and hasattr(model, "model"):  # a Run
         input_size = input_size or model.input_shape
         model = model.model
+    shape = (
+        None
+        if input_size is None
+        else (input_size,)
+        if isinstance(input_size, int)
+        else tuple(input_size)
+    )
     if isinstance(model, str):
+        if shape is not None and len(shape) == 3:
+            model_options.setdefault("in_channels", shape[0])
+        if shape is not None:
+            model_options["input_size"] = shape[-1] if len(shape) == 1 else tuple(shape[-2:])
         model = create_model(model, **model_options)
+        shape = None
     elif model_options:
         raise TypeError(f"model options {sorted(model_options)} only apply to a model name")
-    if input_size is None:
-        args = getattr(model, "cnnlab_args", None) or {}
-        size = args.get("input_size", 28)
-        h, w = (size, size) if isinstance(size, int) else size
-        input_size = (int(args.get("in_channels", 1)), int(h), int(w))
-    return layer_table(model, input_size=tuple(input_size), depth=depth)
+    args = getattr(model, "cnnlab_args", None) or {}
+    channels = int(args.get("in_channels", 1))
+    size = args.get("input_size", 28) if shape is None or len(shape) == 3 else shape
+    if shape is not None and len(shape) == 3:
+        channels, size = shape[0], shape[1:]
+    h, w = (size, size) if isinstance(size, int) else (size * 2 if len(size) == 1 else size)
+    return layer_table(model, input_size=(int(channels), int(h), int(w)), depth=depth)
 
 
 def __getattr__(name: str):

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from cnnlab.engine import checkpoint as ckpt
-from cnnlab.run import load
 from cnnlab.errors import CheckpointError
 from cnnlab.models import create_model
+from cnnlab.run import load
 
 
 def _payload(model: torch.nn.Module) -> dict:

@@ -11,10 +11,10 @@ import torch
 
 from cnnlab.config import TrainConfig
 from cnnlab.engine import fit, load_checkpoint
-from cnnlab.run import load
 from cnnlab.engine.callbacks import EarlyStopping
 from cnnlab.engine.optim import lr_factor
 from cnnlab.engine.runs import read_metrics
+from cnnlab.run import load
 
 # The example that is also an acceptance test: the notebook's net and optimiser on the first
 # 8,000 MNIST training images for 2 epochs must reach this validation accuracy.

@@ -281,8 +281,8 @@ def plot_conv_steps(
     """One mode, every step: X, W and the slid kernel, then one panel per output cell, then Y.
 
     >>> fig = plot_conv_steps(padding="valid")
-    >>> len(fig.axes)
-    8
+    >>> [ax.get_title() for ax in fig.axes][:4]
+    ['X', 'W', 'rot180(W), slid', 'Y[0,0] = 25']
     """
     steps = conv_steps(x, w, padding=padding, stride=stride, flip=flip)
     n = len(steps.positions)
