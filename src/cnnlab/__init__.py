@@ -25,6 +25,7 @@ _LAZY = {
     "fit": "cnnlab.engine.loop",
     "Callback": "cnnlab.engine.callbacks",
     "TrainConfig": "cnnlab.config",
+    "CnnlabError": "cnnlab.errors",
     "create_model": "cnnlab.models",
     "list_models": "cnnlab.models",
     "register_model": "cnnlab.models",
