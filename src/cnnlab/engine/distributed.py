@@ -263,7 +263,7 @@ def fit_distributed(
 ):
     """``fit()`` as one process of a torchrun group; returns rank 0's run folder on every rank.
 
-    Only rank 0 gets ``progress`` and writes files. ``FitResult.images`` is the total over
+    Only rank 0 gets ``progress`` and writes files. ``Run.images`` (training images seen) is the total over
     all processes (so images / train_seconds is the group's throughput). ``on_start(info)`` is
     called on rank 0 with the :func:`describe` dict before training.
 
