@@ -439,7 +439,9 @@ def _as_float_array(x: Any) -> np.ndarray:
 
 
 # -- loading ------------------------------------------------------------------------------------
-def load(source: str | Path, *, which: str = "best", style: str | None = None) -> Run:
+def load(
+    source: str | Path, *, which: str = "best", style: str | None = None, trust_code: bool = False
+) -> Run:
     """A :class:`Run` from a run folder, ``.pt`` checkpoint, ``.safetensors`` (+ ``.json``
     manifest), ``.onnx`` or TorchScript file.
 
@@ -447,6 +449,8 @@ def load(source: str | Path, *, which: str = "best", style: str | None = None) -
         source: the folder or file (a run-name folder resolves to its latest version).
         which: ``best`` or ``last`` checkpoint of a run folder.
         style: preprocessing of photos (``mnist``, ``fashion``, ``plain``; default: by dataset).
+        trust_code: allow a TorchScript file, which holds code that loading runs; every other
+            format is data only and needs no trust.
 
     >>> run = load("runs/tutorial_cnn-mnist")  # doctest: +SKIP
     """
@@ -463,7 +467,15 @@ def load(source: str | Path, *, which: str = "best", style: str | None = None) -
     elif suffix in (".safetensors", ".json"):
         run = _load_safetensors(path)
     elif suffix in (".pt", ".pth"):
-        run = _load_torchscript(path) if _is_torchscript(path) else _load_checkpoint(path)
+        if not _is_torchscript(path):
+            run = _load_checkpoint(path)
+        elif trust_code:
+            run = _load_torchscript(path)
+        else:
+            raise CheckpointError(
+                f"{path} is a TorchScript archive, which holds code: load it with "
+                "trust_code=True if you made it, or use its checkpoint, .onnx or .safetensors"
+            )
     else:
         raise CheckpointError(
             f"cannot load {path}: unknown model file type {path.suffix!r} "

@@ -125,6 +125,8 @@ def test_torchscript_archive_is_refused(tmp_path, digits_run, capsys):
     traced.save(str(tmp_path / "ts.pt"))
     with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*ts\.pt: .*TorchScript"):
         load_checkpoint(tmp_path / "ts.pt")
+    with pytest.raises(CheckpointError, match=r"ts\.pt is a TorchScript archive, which holds code"):
+        load_model(tmp_path / "ts.pt")  # only trust_code=True runs it
 
 
 def _calls(name: str) -> list[tuple[Path, int, ast.Call]]:

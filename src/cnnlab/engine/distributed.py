@@ -263,8 +263,9 @@ def fit_distributed(
 ):
     """``fit()`` as one process of a torchrun group; returns rank 0's run folder on every rank.
 
-    Only rank 0 gets ``progress`` and writes files. ``Run.images`` (training images seen) is the total over
-    all processes (so images / train_seconds is the group's throughput). ``on_start(info)`` is
+    Only rank 0 gets ``progress`` and writes files. The returned run's ``images`` (training
+    images seen) is the total over all processes (so images / train_seconds is the group's
+    throughput). ``on_start(info)`` is
     called on rank 0 with the :func:`describe` dict before training.
 
     >>> # torchrun --nproc-per-node 2 my_script.py, where my_script.py calls:
