@@ -90,7 +90,7 @@ def plot_top_losses(
 ) -> Figure:
     """Grid of the ``k`` highest-loss images: "true -> predicted (probability), loss"."""
     idx, loss = top_losses(probs, labels, k)
-    cols = min(4 if len(idx) <= 16 else 6, max(1, len(idx)))
+    cols = min(6, max(1, int(np.ceil(np.sqrt(len(idx))))))  # 9 -> 3x3, 16 -> 4x4
     rows = max(1, int(np.ceil(len(idx) / cols)))
     fig = new_figure(2.2 * cols, 2.4 * rows)
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
