@@ -57,7 +57,9 @@ def summary(model, input_size=None, depth: int = 3, **model_options):
     from cnnlab.models import create_model
     from cnnlab.models.summary import summary as layer_table
 
-    if hasattr(model, "input_shape") and hasattr(model, "model"):  # a Run
+    if hasattr(model, "input_shape") and hasattr(model, "summary"):  # a Run
+        if input_size is None and not model_options:
+            return model.summary(depth=depth)
         input_size = input_size or model.input_shape
         model = model.model
     shape = (

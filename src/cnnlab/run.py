@@ -73,7 +73,7 @@ class Run:
     model: Any
     classes: tuple[str, ...]
     input_shape: tuple[int, int, int]  # (C, H, W)
-    normalizer: Any  # cnnlab.data.Normalizer
+    normalizer: Any = None  # cnnlab.data.Normalizer (None: pixels in [0, 1] as they are)
     dataset: str = ""
     model_args: dict[str, Any] = field(default_factory=dict)
     config: Any = None  # cnnlab.config.TrainConfig of training (None for exported files)
@@ -98,6 +98,8 @@ class Run:
         self.classes = tuple(str(c) for c in self.classes)
         self.input_shape = tuple(int(s) for s in self.input_shape)
         self.history = History(self.history or [])
+        if self.normalizer is None:
+            self.normalizer = _normalizer(None)
         self.style = self.style or _style_for(self.dataset)
         if not self.model_args and self.model is not None:
             self.model_args = dict(getattr(self.model, "cnnlab_args", {}) or {})
@@ -494,13 +496,11 @@ def as_run(run: Any, which: str = "best") -> Run:
     import torch
 
     if isinstance(run, torch.nn.Module):
-        from cnnlab.data import Normalizer
-
         args = dict(getattr(run, "cnnlab_args", {}) or {})
         c, size = int(args.get("in_channels", 1)), args.get("input_size", 28)
         h, w = (size, size) if isinstance(size, int) else tuple(size)
         classes = tuple(str(i) for i in range(int(args.get("num_classes", 10))))
-        return Run(run.eval(), classes, (c, h, w), Normalizer("unit"), model_args=args)
+        return Run(run.eval(), classes, (c, h, w), model_args=args)
     return load(run, which=which)
 
 

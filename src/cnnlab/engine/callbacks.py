@@ -217,7 +217,7 @@ class ProgressBar(Callback):
             self.bar.update(1)
             if state.step % 10 == 0:
                 self.bar.set_postfix(loss=f"{logs['loss']:.4f}", refresh=False)
-        elif self.verbose and time.monotonic() - self.last_line >= self.every_seconds:
+        elif self.verbose == 1 and time.monotonic() - self.last_line >= self.every_seconds:
             self.last_line = time.monotonic()
             self._line(
                 f"epoch {state.epoch + 1}: batch {state.batch_in_epoch}/{state.steps_per_epoch}"
