@@ -22,7 +22,6 @@ import os
 import platform
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -41,22 +40,20 @@ def canvas_png() -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def predictor_for(model_name: str, run: str | None):
+def run_for(model_name: str, run: str | None):
     from cnnlab.data import Normalizer
     from cnnlab.models import create_model
-    from cnnlab.predict import Predictor, TorchBackend
+    from cnnlab.run import Run, load
 
     if run:
-        return Predictor.load(run)
-    loaded = SimpleNamespace(
+        return load(run)
+    return Run(
         model=create_model(model_name).eval(),
         normalizer=Normalizer("unit"),
         classes=tuple("0123456789"),
         input_shape=(1, 28, 28),
         dataset="mnist",
-        payload={},
     )
-    return Predictor(TorchBackend(loaded))
 
 
 def stats(ms: list[float]) -> dict[str, float]:
@@ -76,9 +73,9 @@ def bench_model(name: str, run: str | None, repeats: int) -> dict:
     from cnnlab.serve.explain import Explainer
     from cnnlab.serve.explain_api import activations_document
 
-    predictor = predictor_for(name, run)
+    loaded = run_for(name, run)
     png = canvas_png()
-    with TestClient(create_app(predictor)) as client:
+    with TestClient(create_app(loaded)) as client:
         layers = client.get("/explain/model").json()["layers"]
         last_conv = [la for la in layers if la["category"] == "conv"][-1]
         c, h, w = last_conv["shape"]
@@ -94,7 +91,7 @@ def bench_model(name: str, run: str | None, repeats: int) -> dict:
         for _ in range(max(1, repeats // 4)):
             units.append(client.post("/explain/unit", json={"image": png, **unit}).json()["ms"])
         image = client.app.state.service.prepare_bytes(base64.b64decode(png))
-        ex = Explainer.from_predictor(predictor)
+        ex = Explainer.from_run(loaded)
         compute = []
         for _ in range(repeats):
             t = time.perf_counter()

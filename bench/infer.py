@@ -36,7 +36,7 @@ def load_model(run: str | None, model_name: str):
     from cnnlab.models import create_model
 
     if run:
-        from cnnlab.engine.checkpoint import load_model as load
+        from cnnlab.run import load
 
         loaded = load(run)
         return loaded.model.eval(), loaded.normalizer

@@ -105,7 +105,7 @@ def test_onnx_runtime_matches_pytorch_for_any_batch(exported, trained_run, share
     import onnxruntime as ort
 
     from cnnlab.data import load_dataset
-    from cnnlab.engine.checkpoint import load_model
+    from cnnlab.run import load as load_model
 
     loaded = load_model(trained_run)
     test = load_dataset("mnist", "test", data_dir=shared_data / "mnist", download=False)
@@ -225,16 +225,16 @@ def test_tampered_safetensors_is_refused(exported, tmp_path):
 
 
 def test_bad_onnx_file_is_a_checkpoint_error(tmp_path):
-    from cnnlab.predict import Predictor
+    from cnnlab.run import load
 
     bogus = tmp_path / "model.onnx"
     bogus.write_bytes(b"this is not a protobuf")
     with pytest.raises(CheckpointError, match="cannot load ONNX model"):
-        Predictor.load(bogus)
+        load(bogus)
 
 
 def test_manifest_without_weights_is_a_checkpoint_error(tmp_path):
-    from cnnlab.predict import Predictor
+    from cnnlab.run import load
 
     manifest = {
         "model_args": {"name": "tutorial_cnn"},
@@ -245,20 +245,20 @@ def test_manifest_without_weights_is_a_checkpoint_error(tmp_path):
     }
     (tmp_path / "m.json").write_text(json.dumps(manifest))
     with pytest.raises(CheckpointError, match="weights not found"):
-        Predictor.load(tmp_path / "m.json")
+        load(tmp_path / "m.json")
 
 
 def test_server_answers_from_an_onnx_file(exported, images):
     from fastapi.testclient import TestClient
 
-    from cnnlab.predict import Predictor
+    from cnnlab.run import load
     from cnnlab.serve.app import create_app
 
     paths, _ = images
-    torch_pred = Predictor.load(exported["safetensors"][0]).predict(paths[:4])
-    with TestClient(create_app(Predictor.load(exported["onnx"][0]))) as client:
+    torch_pred = load(exported["safetensors"][0]).predict(paths[:4])
+    with TestClient(create_app(load(exported["onnx"][0]))) as client:
         info = client.get("/model").json()
-        assert info["backend"] == "OnnxBackend" and info["model"] == "tutorial_cnn"
+        assert info["format"] == "onnx" and info["model"] == "tutorial_cnn"
         for path, expected in zip(paths[:4], torch_pred, strict=True):
             body = client.post("/predict", files={"file": ("d.png", path.read_bytes())}).json()
             assert body["label"] == expected.label

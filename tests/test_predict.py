@@ -10,7 +10,8 @@ from cnnlab.config import TrainConfig
 from cnnlab.data import load_dataset
 from cnnlab.engine import fit
 from cnnlab.errors import CheckpointError, ImageError
-from cnnlab.predict import Predictor, collect_images, ink_on_black, preprocess, write_csv
+from cnnlab.predict import collect_images, ink_on_black, preprocess, write_csv
+from cnnlab.run import load
 
 N = 8  # test digits per polarity
 
@@ -82,11 +83,11 @@ def test_preprocess_geometry():
 
 def test_predict_real_pngs_both_polarities(tmp_path, run_dir, mnist_test):
     files = _write_pngs(tmp_path / "digits", mnist_test)
-    predictor = Predictor.load(run_dir)
+    predictor = load(run_dir)
     assert predictor.style == "mnist" and len(predictor.classes) == 10
     paths = collect_images([tmp_path / "digits"])
     assert len(paths) == 2 * N
-    preds = predictor.predict_paths(paths)
+    preds = predictor.predict(paths)
     by_name = {p.name: pr for p, pr in zip(paths, preds, strict=True)}
     for polarity in ("wb", "bw"):
         correct = [by_name[f].label == y for f, y in files if f.startswith(polarity)]
@@ -102,9 +103,9 @@ def test_predict_real_pngs_both_polarities(tmp_path, run_dir, mnist_test):
 def test_clear_errors(tmp_path, run_dir):
     bad = tmp_path / "notes.png"
     bad.write_text("this is not an image")
-    predictor = Predictor.load(run_dir)
+    predictor = load(run_dir)
     with pytest.raises(ImageError, match="notes.png"):
-        predictor.predict_paths([bad])
+        predictor.predict([bad])
     (tmp_path / "empty").mkdir()
     with pytest.raises(ImageError, match="no image files"):
         collect_images([tmp_path / "empty"])
@@ -112,4 +113,4 @@ def test_clear_errors(tmp_path, run_dir):
         collect_images([tmp_path / "missing.png"])
     (tmp_path / "model.h5").write_bytes(b"x")
     with pytest.raises(CheckpointError, match="unknown model file type '.h5'"):
-        Predictor.load(tmp_path / "model.h5")
+        load(tmp_path / "model.h5")

@@ -1,15 +1,12 @@
-"""Prediction backends for exported models: ONNX Runtime and safetensors + JSON manifest.
+"""Reading exported models without pickle: ONNX Runtime sessions and safetensors + manifest.
 
-Both read only data: ONNX files are opened by ONNX Runtime alone, safetensors weights are plain
-tensors, and the manifest is JSON; the model is rebuilt with ``create_model(**model_args)``. Each
-backend exposes the same small surface as a checkpoint-backed predictor: ``manifest`` (model
-args, input shape, normaliser state, classes, dataset, style), ``normalizer`` and
-``logits(x)`` for a float32 batch (B, C, H, W) in [0, 1] (normalised inside), like
-``cnnlab.predict.TorchBackend``. :func:`register` adds them to ``Predictor.load``'s registry.
+ONNX files are opened by ONNX Runtime alone, safetensors weights are plain tensors and the
+manifest is JSON; torch models are rebuilt with ``create_model(**model_args)``. The run object
+(:mod:`cnnlab.run`) uses these helpers to load exported files; nothing here predicts.
 
->>> backend = OnnxBackend("model.onnx")  # doctest: +SKIP
->>> backend.logits(x).shape  # doctest: +SKIP
-(1, 10)
+>>> session = onnx_session("model.onnx")  # doctest: +SKIP
+>>> onnx_manifest(session, "model.onnx")["classes"][:3]  # doctest: +SKIP
+['0', '1', '2']
 """
 
 from __future__ import annotations
@@ -27,8 +24,9 @@ from cnnlab.errors import CheckpointError
 MANIFEST_KEYS = ("model_args", "input_shape", "normalizer", "classes")
 
 
-def _check_manifest(manifest: Any, source: Path) -> dict[str, Any]:
-    if manifest is None:
+def check_manifest(manifest: Any, source: Path) -> dict[str, Any]:
+    """Validate a manifest's required keys; CheckpointError naming ``source`` otherwise."""
+    if not manifest:
         raise CheckpointError(f"{source}: no manifest beside it ({source.stem}.json) or inside it")
     if not isinstance(manifest, dict):
         raise CheckpointError(f"{source}: the manifest is not a JSON object")
@@ -38,10 +36,6 @@ def _check_manifest(manifest: Any, source: Path) -> dict[str, Any]:
     if not isinstance(manifest["model_args"], dict) or "name" not in manifest["model_args"]:
         raise CheckpointError(f"{source}: manifest model_args has no model name")
     manifest.setdefault("dataset", "")
-    if not manifest.get("style"):
-        from cnnlab.predict import style_for
-
-        manifest["style"] = style_for(manifest["dataset"])
     return manifest
 
 
@@ -54,29 +48,7 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"manifest not found: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"manifest {path} is not valid JSON: {exc}") from None
-    return _check_manifest(manifest, path)
-
-
-def _embedded_manifest(weights: Path) -> dict[str, Any] | None:
-    """The manifest stored in the safetensors header (ours, or the engine's per-key metadata)."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(weights), framework="pt") as f:
-            meta = f.metadata() or {}
-    except Exception as exc:  # safetensors has its own error types
-        raise CheckpointError(f"cannot read safetensors file {weights}: {exc}") from None
-    if "cnnlab_manifest" in meta:
-        return json.loads(meta["cnnlab_manifest"])
-    if "model_args" in meta:
-        out = {}
-        for key, value in meta.items():
-            try:
-                out[key] = json.loads(value)
-            except json.JSONDecodeError:
-                out[key] = value
-        return out
-    return None
+    return check_manifest(manifest, path)
 
 
 def load_manifest_model(
@@ -92,9 +64,7 @@ def load_manifest_model(
     Returns:
         ``(model in eval mode, manifest)``.
     """
-    from safetensors.torch import load_file
-
-    from cnnlab.engine.checkpoint import load_weights
+    from cnnlab.engine.checkpoint import load_weights, read_safetensors
     from cnnlab.models import create_model
 
     path = Path(path)
@@ -104,7 +74,7 @@ def load_manifest_model(
         if sidecar.is_file():
             manifest = read_manifest(sidecar)
         else:
-            manifest = _check_manifest(_embedded_manifest(weights), weights)
+            manifest = check_manifest(read_safetensors(weights, tensors=False)[1], weights)
     else:
         manifest = read_manifest(path)
         name = manifest.get("weights", path.stem + ".safetensors")
@@ -117,10 +87,7 @@ def load_manifest_model(
     expected = manifest.get("weights_sha256")
     if expected and hashlib.sha256(weights.read_bytes()).hexdigest() != expected:
         raise CheckpointError(f"{weights} does not match the sha256 in its manifest")
-    try:
-        state = load_file(str(weights))
-    except Exception as exc:
-        raise CheckpointError(f"cannot read safetensors file {weights}: {exc}") from None
+    state, _ = read_safetensors(weights)
     model = create_model(**manifest["model_args"])
     order = manifest.get("flatten_order")  # absent: written before it was recorded
     payload = {"model_state": state, "model_args": manifest["model_args"], "flatten_order": order}
@@ -150,117 +117,42 @@ def normalize_numpy(x: np.ndarray, state: dict[str, Any]) -> np.ndarray:
     raise CheckpointError(f"unknown normalizer kind {kind!r} in the model's manifest")
 
 
-class _ManifestInfo:
-    """The Backend protocol's descriptive attributes, read from a manifest."""
-
-    manifest: dict[str, Any]
-
-    def _describe(self, manifest: dict[str, Any]) -> None:
-        self.manifest = manifest
-        self.classes = tuple(str(c) for c in manifest["classes"])
-        self.input_shape = tuple(int(s) for s in manifest["input_shape"])
-        self.dataset = str(manifest.get("dataset") or "")
-        self.style = manifest.get("style")
-
-
-class ManifestBackend(_ManifestInfo):
-    """A model rebuilt from safetensors + manifest, run eagerly by PyTorch."""
-
-    kind = "safetensors"
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.model, manifest = load_manifest_model(path)
-        self._describe(manifest)
-        from cnnlab.data import Normalizer
-
-        self.normalizer = Normalizer.from_state(manifest.get("normalizer") or {"kind": "unit"})
-
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        """float32 (N, C, H, W) images in [0, 1] -> logits."""
-        import torch
-
-        batch = self.normalizer(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
-        with torch.inference_mode():
-            return self.model(batch).float().numpy()
-
-
-class OnnxBackend(_ManifestInfo):
-    """An exported ``.onnx`` file run by ONNX Runtime (its metadata holds the manifest)."""
-
-    kind = "onnx"
-    model = None  # no torch module: feature maps are not available
-
-    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
-        try:
-            import onnxruntime as ort
-        except ModuleNotFoundError:
-            raise CheckpointError(
-                "running .onnx models needs onnxruntime: pip install 'cnnlab[export]'"
-            ) from None
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise CheckpointError(f"ONNX model not found: {self.path}")
-        self.session = self._session(ort, threads)
-        meta = self.session.get_modelmeta().custom_metadata_map
-        if "cnnlab_manifest" not in meta:
-            raise CheckpointError(f"{self.path} has no cnnlab metadata; export it with cnnlab")
-        try:
-            manifest = json.loads(meta["cnnlab_manifest"])
-        except json.JSONDecodeError as exc:
-            raise CheckpointError(f"{self.path}: corrupt cnnlab metadata ({exc})") from None
-        self._describe(_check_manifest(manifest, self.path))
-        self.input_name = self.session.get_inputs()[0].name
-        self.output_name = self.session.get_outputs()[0].name
-
-    def _session(self, ort, threads: int | None):
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        try:
-            return ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-            first = str(exc).splitlines()[0][:200]
-            raise CheckpointError(f"cannot load ONNX model {self.path}: {first}") from None
-
-    def set_threads(self, threads: int) -> None:
-        """Reopen the session with ``threads`` intra-op threads (the server uses 1 per request)."""
-        import onnxruntime as ort
-
-        self.session = self._session(ort, threads)
-
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        """float32 (N, C, H, W) images in [0, 1] -> logits."""
-        batch = np.ascontiguousarray(normalize_numpy(x, self.manifest["normalizer"]))
-        return self.session.run([self.output_name], {self.input_name: batch})[0]
-
-
-def load_safetensors(path: Path):
-    """``.safetensors``: with a manifest beside it (``cnnlab export``) or our embedded one, a
-    :class:`ManifestBackend`; otherwise a run's ``best.safetensors`` via the checkpoint loader."""
-    path = Path(path)
-    if path.with_suffix(".json").is_file() or _has_cnnlab_manifest(path):
-        return ManifestBackend(path)
-    from cnnlab.predict import TorchBackend
-
-    return TorchBackend.load(path)
-
-
-def _has_cnnlab_manifest(path: Path) -> bool:
+def onnx_session(path: str | os.PathLike, threads: int | None = None):
+    """An ONNX Runtime CPU session for ``path`` (``threads`` intra-op threads if given)."""
     try:
-        from safetensors import safe_open
+        import onnxruntime as ort
+    except ModuleNotFoundError:
+        raise CheckpointError(
+            "running .onnx models needs onnxruntime: pip install 'cnnlab[export]'"
+        ) from None
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"ONNX model not found: {path}")
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+        first = str(exc).splitlines()[0][:200]
+        raise CheckpointError(f"cannot load ONNX model {path}: {first}") from None
 
-        with safe_open(str(path), framework="pt") as f:
-            return "cnnlab_manifest" in (f.metadata() or {})
-    except Exception:  # unreadable files get their error from the loader that follows
-        return False
+
+def onnx_manifest(session: Any, path: str | os.PathLike) -> dict[str, Any]:
+    """The manifest cnnlab export stored in an ONNX model's metadata."""
+    meta = session.get_modelmeta().custom_metadata_map
+    if "cnnlab_manifest" not in meta:
+        raise CheckpointError(f"{path} has no cnnlab metadata; export it with cnnlab")
+    try:
+        manifest = json.loads(meta["cnnlab_manifest"])
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: corrupt cnnlab metadata ({exc})") from None
+    return check_manifest(manifest, Path(path))
 
 
-def register() -> None:
-    """Teach ``cnnlab.predict.Predictor.load`` the exported formats (idempotent)."""
-    from cnnlab.predict import register_backend
-
-    register_backend(".onnx", OnnxBackend)
-    register_backend(".json", ManifestBackend)
-    register_backend(".safetensors", load_safetensors)
+def onnx_logits(session: Any, x: np.ndarray, normalizer_state: dict[str, Any]) -> np.ndarray:
+    """float32 (N, C, H, W) images in [0, 1] -> logits, normalised with NumPy first."""
+    batch = np.ascontiguousarray(normalize_numpy(x, normalizer_state))
+    name_in, name_out = session.get_inputs()[0].name, session.get_outputs()[0].name
+    return session.run([name_out], {name_in: batch})[0]

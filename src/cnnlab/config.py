@@ -57,6 +57,14 @@ class TrainConfig:
     model_kwargs: dict = _opt({}, "extra create_model arguments (YAML or Python)", cli=False)
     dataset: str = _opt("mnist", "mnist | fashion-mnist | digits | path to an image folder")
     data_dir: str | None = _opt(None, "folder searched first for the dataset files")
+    image_size: int = _opt(
+        28, "image folders: every image is resized to image_size x image_size", range="[4, 1024]"
+    )
+    color_mode: str = _opt(
+        "grayscale",
+        "image folders: grayscale (1 channel) | rgb (3 channels)",
+        choices=("grayscale", "rgb"),
+    )
     download: bool = _opt(True, "download the dataset when it is not found locally")
     limit_train: int | None = _opt(None, "train on the first N training images only", range=">=1")
     val_split: str = _opt(

@@ -1,6 +1,6 @@
 """Export a trained model to ONNX, TorchScript or safetensors + a JSON manifest, checked.
 
-Every export is written to a temporary file next to the target, loaded back by the runtime that
+Every export is written to a temporary file next to the target, run back by the runtime that
 will use it (ONNX Runtime, ``torch.jit.load``, a model rebuilt from the manifest) and compared
 with the PyTorch model on real test images of the model's dataset. Only when the largest
 absolute logit difference is below :data:`TOLERANCE` is the file renamed into place; otherwise a
@@ -70,51 +70,35 @@ class ExportResult:
         }
 
 
-def make_manifest(loaded: Any) -> dict[str, Any]:
+def make_manifest(run: Any) -> dict[str, Any]:
     """The self-description every export carries (JSON-serialisable, no pickles)."""
-    from cnnlab.predict import style_for
-
-    payload = loaded.payload or {}
     return {
         "format": MANIFEST_FORMAT,
         "format_version": MANIFEST_VERSION,
-        "model_args": dict(payload.get("model_args") or loaded.model.cnnlab_args),
-        "input_shape": [int(s) for s in loaded.input_shape],
-        "normalizer": loaded.normalizer.state_dict(),
-        "classes": list(loaded.classes),
-        "dataset": loaded.dataset,
-        "style": style_for(loaded.dataset),
-        "metrics": _plain_metrics(payload.get("metrics")),
+        **run.description(),
+        "style": run.style,
     }
 
 
-def _plain_metrics(metrics: Any) -> dict[str, float]:
-    if not isinstance(metrics, dict):
-        return {}
-    out = {}
-    for key, value in metrics.items():
-        with contextlib.suppress(TypeError, ValueError):
-            out[str(key)] = float(value)
-    return out
-
-
-def check_batch(loaded: Any, count: int = CHECK_IMAGES, data_dir: str | None = None):
+def check_batch(run: Any, count: int = CHECK_IMAGES, data_dir: str | None = None):
     """The first ``count`` test images of the model's dataset, normalised: (N, C, H, W)."""
-    from cnnlab.data import load_dataset
+    from cnnlab.engine.data_setup import load_split
 
-    if not loaded.dataset:
-        raise CnnlabError(f"{loaded.path}: the checkpoint names no dataset to check the export on")
+    if not run.dataset:
+        raise CnnlabError(f"{run.path}: the model names no dataset to check the export on")
+    c, h, w = run.input_shape
     try:
-        test = load_dataset(loaded.dataset, "test", data_dir=data_dir, download=False)
+        test = load_split(run.dataset, "test", run.data_dir(data_dir), download=False,
+                          image_size=(h, w), channels=c)  # fmt: skip
     except CnnlabError as exc:
         raise CnnlabError(f"cannot load test images to check the export: {exc}") from None
     images = test.images[:count]
-    if tuple(images.shape[1:]) != tuple(loaded.input_shape):
+    if tuple(images.shape[1:]) != tuple(run.input_shape):
         raise CnnlabError(
-            f"test images of {loaded.dataset} are {tuple(images.shape[1:])}, "
-            f"the model expects {tuple(loaded.input_shape)}"
+            f"test images of {run.dataset} are {tuple(images.shape[1:])}, "
+            f"the model expects {tuple(run.input_shape)}"
         )
-    return loaded.normalizer(images).contiguous()
+    return run.normalizer(images).contiguous()
 
 
 def _example(x: torch.Tensor) -> torch.Tensor:
@@ -152,13 +136,6 @@ def _staged(path: Path):
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-
-
-def _chmod_like_new_file(path: Path) -> None:
-    """safetensors creates 0600 files; give them the usual 0666 & ~umask like open() does."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 @contextlib.contextmanager
@@ -242,15 +219,15 @@ def _stamp_onnx(path: Path, manifest: dict[str, Any], exporter: str) -> int:
     return opset
 
 
-def export_onnx(loaded: Any, path: Path, x: torch.Tensor, opset: int = OPSET) -> ExportResult:
+def export_onnx(run: Any, path: Path, x: torch.Tensor, opset: int = OPSET) -> ExportResult:
     """ONNX with a dynamic batch axis, checked in ONNX Runtime against PyTorch on ``x``."""
     import onnxruntime as ort
 
     start = time.perf_counter()
-    ref = _reference(loaded.model, x)
-    manifest = make_manifest(loaded)
+    ref = _reference(run.model, x)
+    manifest = make_manifest(run)
     with _staged(path) as tmp:
-        exporter = _onnx_export(loaded.model, _example(x), tmp, opset)
+        exporter = _onnx_export(run.model, _example(x), tmp, opset)
         written_opset = _stamp_onnx(tmp, manifest, exporter)
         try:
             session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
@@ -269,8 +246,8 @@ def export_onnx(loaded: Any, path: Path, x: torch.Tensor, opset: int = OPSET) ->
 
 
 # -- TorchScript --------------------------------------------------------------------------------
-def export_torchscript(loaded: Any, path: Path, x: torch.Tensor) -> ExportResult:
-    """``torch.jit.trace`` + save, reloaded with ``torch.jit.load`` and compared on ``x``."""
+def export_torchscript(run: Any, path: Path, x: torch.Tensor) -> ExportResult:
+    """``torch.jit.trace`` + save, rerun with ``torch.jit.load`` and compared on ``x``."""
     jit = getattr(torch, "jit", None)
     if jit is None or not hasattr(jit, "trace") or not hasattr(jit, "load"):
         raise CnnlabError(
@@ -278,20 +255,20 @@ def export_torchscript(loaded: Any, path: Path, x: torch.Tensor) -> ExportResult
             "use --format onnx (Netron and ONNX Runtime read it)"
         )
     start = time.perf_counter()
-    ref = _reference(loaded.model, x)
-    manifest = json.dumps(make_manifest(loaded))
+    ref = _reference(run.model, x)
+    manifest = json.dumps(make_manifest(run))
     with _staged(path) as tmp:
         try:
             with _quiet_torch(), torch.no_grad():
-                traced = jit.trace(loaded.model, _example(x))
+                traced = jit.trace(run.model, _example(x))
                 jit.save(traced, str(tmp), _extra_files={"cnnlab.json": manifest})
-                reloaded = jit.load(str(tmp), map_location="cpu")
+                rerun = jit.load(str(tmp), map_location="cpu")
         except (RuntimeError, AttributeError, NotImplementedError, TypeError) as exc:
             raise CnnlabError(
                 f"TorchScript export is not supported for this model or PyTorch "
                 f"{torch.__version__}: {str(exc).splitlines()[0][:200]}; use --format onnx"
             ) from None
-        diff, agree = _compare("TorchScript", ref, _reference(reloaded, x))
+        diff, agree = _compare("TorchScript", ref, _reference(rerun, x))
     return ExportResult(
         "torchscript", path, [path], diff, len(x), agree, time.perf_counter() - start,
         {"method": "trace"},
@@ -304,31 +281,20 @@ def manifest_path(weights: str | os.PathLike) -> Path:
     return Path(weights).with_suffix(".json")
 
 
-def export_safetensors(loaded: Any, path: Path, x: torch.Tensor) -> ExportResult:
+def export_safetensors(run: Any, path: Path, x: torch.Tensor) -> ExportResult:
     """Weights as safetensors plus a JSON manifest; rebuilt from them and compared on ``x``."""
-    from safetensors.torch import save_file
-
     from cnnlab.backends import load_manifest_model
-    from cnnlab.engine.checkpoint import FLATTEN_ORDER, portable_metadata
+    from cnnlab.engine.checkpoint import save_safetensors
 
     start = time.perf_counter()
-    ref = _reference(loaded.model, x)
-    manifest = {**make_manifest(loaded), "flatten_order": FLATTEN_ORDER}  # of these weights
-    state = {k: v.detach().cpu().contiguous() for k, v in loaded.model.state_dict().items()}
+    ref = _reference(run.model, x)
+    manifest = make_manifest(run)
+    state = {k: v.detach().cpu().contiguous() for k, v in run.model.state_dict().items()}
     mpath = manifest_path(path)
     # The header also carries the checkpoint loader's per-key metadata, so the weights alone
     # still load with cnnlab.engine.checkpoint.load_checkpoint.
-    meta = {k: json.dumps(manifest[k]) for k in ("model_args", "classes", "dataset")}
-    meta.update(portable_metadata(manifest["model_args"]))  # torch alone can rebuild it
-    meta.update(
-        cnnlab_manifest=json.dumps(manifest),
-        input_shape=json.dumps(manifest["input_shape"]),
-        normalizer=json.dumps(manifest["normalizer"]),
-        format_version=str(MANIFEST_VERSION),
-    )
     with _staged(path) as tmp_weights, _staged(mpath) as tmp_manifest:
-        save_file(state, str(tmp_weights), metadata=meta)
-        _chmod_like_new_file(tmp_weights)
+        save_safetensors(tmp_weights, state, manifest)
         manifest["weights"] = path.name
         manifest["weights_sha256"] = hashlib.sha256(tmp_weights.read_bytes()).hexdigest()
         tmp_manifest.write_text(json.dumps(manifest, indent=2) + "\n")
@@ -341,16 +307,30 @@ def export_safetensors(loaded: Any, path: Path, x: torch.Tensor) -> ExportResult
 
 
 # -- entry point --------------------------------------------------------------------------------
-def default_out(loaded: Any, fmt: str) -> Path:
+def format_for(path: str | os.PathLike) -> str:
+    """The export format a file name asks for: ``.onnx``, ``.safetensors``, ``.pt`` (TorchScript).
+
+    >>> format_for("model.onnx"), format_for("m.pt")
+    ('onnx', 'torchscript')
+    """
+    suffix = Path(path).suffix.lower()
+    by_suffix = {".onnx": "onnx", ".safetensors": "safetensors", ".pt": "torchscript"}
+    if suffix not in by_suffix:
+        raise CnnlabError(
+            f"cannot tell the export format from {str(path)!r}: use .onnx, .pt (TorchScript) "
+            "or .safetensors, or pass format="
+        )
+    return by_suffix[suffix]
+
+
+def default_out(run: Any, fmt: str) -> Path:
     """``<run>/export/<model>.<ext>`` next to the run's checkpoints folder."""
-    ckpt = Path(loaded.path)
-    run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
-    name = (loaded.payload.get("model_args") or {}).get("name", "model")
-    return run / "export" / f"{name}{SUFFIXES[fmt]}"
+    folder = run.run_dir or (Path(run.path).parent if run.path else Path("."))
+    return Path(folder) / "export" / f"{run.name}{SUFFIXES[fmt]}"
 
 
 def export_model(
-    run_or_path: str | os.PathLike,
+    run: Any,
     fmt: str,
     out: str | os.PathLike | None = None,
     *,
@@ -359,10 +339,10 @@ def export_model(
     data_dir: str | None = None,
     opset: int = OPSET,
 ) -> ExportResult:
-    """Export a run folder or checkpoint to ``fmt`` at ``out`` and check the round trip.
+    """Export a run to ``fmt`` at ``out`` and check the round trip.
 
     Args:
-        run_or_path: a run folder or ``.pt`` checkpoint.
+        run: a :class:`cnnlab.run.Run`, or a run folder / checkpoint it is run from.
         fmt: ``onnx``, ``torchscript`` or ``safetensors``.
         out: target file (a folder gets ``<model>.<ext>`` inside); default ``<run>/export/``.
         which: which checkpoint of a run folder (``best`` or ``last``).
@@ -370,21 +350,23 @@ def export_model(
         data_dir: where the dataset lives (default: the usual search order).
         opset: ONNX opset to request.
     """
-    from cnnlab.engine.checkpoint import load_model
+    from cnnlab.run import as_run
 
     if fmt not in FORMATS:
         raise CnnlabError(f"unknown export format {fmt!r} (use {', '.join(FORMATS)})")
     if check_images < 1:
         raise CnnlabError(f"check_images={check_images} must be at least 1")
-    loaded = load_model(run_or_path, which=which)
-    loaded.model.eval()
-    path = Path(out) if out is not None else default_out(loaded, fmt)
+    run = as_run(run, which=which)
+    if not isinstance(run.model, torch.nn.Module) or run.format == "torchscript":
+        raise CnnlabError(f"{run.path}: a {run.format} model cannot be re-exported; "
+                          "export the checkpoint it came from")  # fmt: skip
+    run.model.eval()
+    path = Path(out) if out is not None else default_out(run, fmt)
     if path.is_dir():
-        name = (loaded.payload.get("model_args") or {}).get("name", "model")
-        path = path / f"{name}{SUFFIXES[fmt]}"
-    x = check_batch(loaded, check_images, data_dir)
+        path = path / f"{run.name}{SUFFIXES[fmt]}"
+    x = check_batch(run, check_images, data_dir)
     if fmt == "onnx":
-        return export_onnx(loaded, path, x, opset)
+        return export_onnx(run, path, x, opset)
     if fmt == "torchscript":
-        return export_torchscript(loaded, path, x)
-    return export_safetensors(loaded, path, x)
+        return export_torchscript(run, path, x)
+    return export_safetensors(run, path, x)

@@ -1,28 +1,24 @@
-"""Classify a user's own images: preprocessing that makes a photo look like the training data,
-and a :class:`Predictor` that runs any model backend (PyTorch checkpoint, safetensors, ONNX...).
+"""Preparing a user's own images: preprocessing that makes a photo look like the training data,
+and the :class:`Prediction` a run returns (``cnnlab.run.Run.predict``).
 
-Backends are chosen by file type through a small registry, so other formats plug in without
-touching this module: ``register_backend(".onnx", OnnxBackend.load)``. A backend maps images in
-[0, 1] of shape (N, C, H, W) to logits and knows its classes, input shape and dataset.
-
->>> predictor = Predictor.load("runs/tutorial_cnn-mnist/version_0")  # doctest: +SKIP
->>> predictor.predict_paths(["my_digit.png"])[0].class_name  # doctest: +SKIP
-'7'
+>>> run = cnnlab.load("runs/tutorial_cnn-mnist")  # doctest: +SKIP
+>>> run.predict("my_digit.png")  # doctest: +SKIP
+Prediction('7', probability=0.998)
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from cnnlab.errors import CheckpointError, ImageError
+from cnnlab.errors import ImageError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm")
 STYLES = ("mnist", "fashion", "plain")
@@ -135,73 +131,13 @@ def style_for(dataset: str) -> str:
     return "plain"
 
 
-# ---------------------------------------------------------------- backends
-
-
-class Backend(Protocol):
-    """What the Predictor needs from a model format."""
-
-    classes: tuple[str, ...]
-    input_shape: tuple[int, int, int]  # (C, H, W)
-    dataset: str
-
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        """float32 (N, C, H, W) images in [0, 1] (not yet normalised) -> (N, classes) logits."""
-        ...
-
-
-class TorchBackend:
-    """A cnnlab checkpoint (``.pt``, or ``.safetensors`` carrying cnnlab metadata)."""
-
-    def __init__(self, loaded: Any):
-        self.loaded = loaded
-        self.model = loaded.model
-        self.normalizer = loaded.normalizer
-        self.classes = tuple(loaded.classes)
-        self.input_shape = tuple(loaded.input_shape)
-        self.dataset = loaded.dataset
-
-    @classmethod
-    def load(cls, path: Path) -> TorchBackend:
-        from cnnlab.engine.checkpoint import load_model
-
-        return cls(load_model(path))
-
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        import torch
-
-        from cnnlab.engine.evaluate import infer
-
-        batch = self.normalizer(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
-        return infer(self.model, batch, batch_size=1000).numpy()
-
-
-# suffix -> loader(path) -> Backend. Export/serve register ".onnx" and manifest formats here.
-BACKENDS: dict[str, Callable[[Path], Backend]] = {
-    ".pt": TorchBackend.load,
-    ".safetensors": TorchBackend.load,
-}
-
-
-def _register_exported_backends() -> None:
-    """Add the .onnx / safetensors+manifest loaders of cnnlab.backends (owned by export)."""
-    try:
-        from cnnlab.backends import register
-    except ModuleNotFoundError:  # a trimmed install without the export module
-        return
-    register()
-
-
-def register_backend(suffix: str, loader: Callable[[Path], Backend]) -> None:
-    """Make ``Predictor.load`` open files ending in ``suffix`` with ``loader``."""
-    BACKENDS[suffix.lower()] = loader
-
-
 # ---------------------------------------------------------------- predictor
 
 
-@dataclass
+@dataclass(repr=False)
 class Prediction:
+    """One image's answer: ``class_name`` with its ``probability``; ``probs`` for every class."""
+
     label: int  # index of the most probable class
     class_name: str
     probability: float  # of that class
@@ -213,6 +149,9 @@ class Prediction:
         order = np.argsort(-np.asarray(self.probs), kind="stable")[: max(1, k)]
         return [(int(i), self.classes[i], float(self.probs[i])) for i in order]
 
+    def __repr__(self) -> str:
+        return f"Prediction({self.class_name!r}, probability={self.probability:.3f})"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "label": self.label,
@@ -220,80 +159,6 @@ class Prediction:
             "probability": self.probability,
             "probs": self.probs,
         }
-
-
-class Predictor:
-    """Preprocess images and classify them with one backend."""
-
-    def __init__(self, backend: Backend, style: str | None = None):
-        self.backend = backend
-        self.style = style or style_for(backend.dataset)
-
-    @classmethod
-    def load(cls, path: str | Path, style: str | None = None) -> Predictor:
-        """Open a run folder (its best checkpoint) or a model file, by suffix (see BACKENDS)."""
-        path = Path(path)
-        if path.is_dir():
-            from cnnlab.engine.checkpoint import resolve_checkpoint
-
-            path = resolve_checkpoint(path, "best")
-        if not path.is_file():
-            raise CheckpointError(f"no such model file or run folder: {path}")
-        _register_exported_backends()
-        loader = BACKENDS.get(path.suffix.lower())
-        if loader is None:
-            raise CheckpointError(
-                f"cannot load {path}: unknown model file type {path.suffix!r} "
-                f"(known: {', '.join(sorted(BACKENDS))})"
-            )
-        return cls(loader(path), style)
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return self.backend.classes
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return self.backend.input_shape
-
-    def prepare(self, image: Image.Image) -> np.ndarray:
-        """What the network sees: float32 (C, H, W) in [0, 1]."""
-        return preprocess_channels(image, self.style, self.input_shape)
-
-    def predict_arrays(self, x: np.ndarray) -> list[Prediction]:
-        """Classify already-prepared images (N, C, H, W) in [0, 1]."""
-        logits = np.asarray(self.backend.logits(x), dtype=np.float64)
-        probs = np.exp(logits - logits.max(1, keepdims=True))
-        probs /= probs.sum(1, keepdims=True)
-        out = []
-        for row in probs:
-            label = int(row.argmax())
-            out.append(
-                Prediction(
-                    label, self.classes[label], float(row[label]), row.tolist(), self.classes
-                )
-            )
-        return out
-
-    def predict(self, images: Sequence[Image.Image | str | Path | bytes]) -> list[Prediction]:
-        """Classify PIL images, paths or encoded image bytes."""
-        from cnnlab.images import read_image
-
-        if not images:
-            return []
-        prepared = []
-        for source in images:
-            image = source if isinstance(source, Image.Image) else read_image(source)
-            try:
-                prepared.append(self.prepare(image))
-            except ImageError as exc:  # name the file, as read_image's own errors do
-                if not isinstance(source, str | Path):
-                    raise
-                raise ImageError(f"{source}: {exc}") from None
-        return self.predict_arrays(np.stack(prepared))
-
-    def predict_paths(self, paths: Sequence[str | Path]) -> list[Prediction]:
-        return self.predict(list(paths))
 
 
 def collect_images(specs: Sequence[str | Path]) -> list[Path]:

@@ -1,7 +1,7 @@
 """``cnnlab report RUN``: one self-contained HTML page about a trained run.
 
 The page holds the run's config, the model summary (with receptive field and jump), learning
-curves, the test confusion matrix and per-class scores, the most confidently wrong test images,
+curves, the test confusion matrix and per-class scores, the test images with the highest loss,
 the first-layer kernels, and for one sample image its feature maps, receptive field and
 saliency. Every picture is a PNG embedded as base64, so the file can be mailed or opened
 offline. A section that cannot be drawn (say the dataset is not on this machine) says why
@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import html
 import logging
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,14 +53,9 @@ def _figure_png(fig) -> bytes:
     return figure_png_bytes(fig)
 
 
-def _file_png(write: Callable[[Path], Path]) -> bytes:
-    """Bytes of a PNG that a path-writing function (the engine's pictures) produces."""
-    with tempfile.TemporaryDirectory(prefix="cnnlab-report-") as tmp:
-        return Path(write(Path(tmp) / "picture.png")).read_bytes()
-
-
 def _config_section(run) -> str:
-    rows = [[k, v] for k, v in sorted(run.config.items()) if v not in (None, {}, "")]
+    config = run.config.to_dict() if run.config is not None else {}
+    rows = [[k, v] for k, v in sorted(config.items()) if v not in (None, {}, "")]
     return _table(["setting", "value"], rows) if rows else "<p class=missing>no config stored</p>"
 
 
@@ -90,21 +84,18 @@ def _summary_section(run) -> str:
 
 
 def _evaluation_sections(run, data_dir, limit) -> tuple[str, str]:
-    from cnnlab.viz.run_pictures import evaluate_run, write_confusion, write_worst_errors
-
-    ev = evaluate_run(run, data_dir=data_dir, limit=limit)
-    res = ev.result
+    res = run.evaluate(data_dir=data_dir, limit=limit)
     per_class = [
         [name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", m["support"]]
         for name, m in res.per_class.items()
     ]
     confusion = (
         f"<p>test accuracy <b>{res.accuracy:.2%}</b>, loss {res.loss:.4f} "
-        f"on {len(ev.dataset):,} images</p>"
-        + _img(_file_png(lambda p: write_confusion(ev, p)), "confusion matrix")
+        f"on {len(res.labels):,} images</p>"
+        + _img(_figure_png(run.plot_confusion(res)), "confusion matrix")
         + _table(["class", "precision", "recall", "F1", "support"], per_class)
     )
-    worst = _img(_file_png(lambda p: write_worst_errors(ev, p)), "most confident errors")
+    worst = _img(_figure_png(run.plot_top_losses(16, res)), "highest-loss images")
     return confusion, worst
 
 
@@ -126,14 +117,9 @@ def build_report(
     limit_test: int | None = None,
 ) -> str:
     """The report's HTML text (see :func:`write_report`)."""
-    from cnnlab.viz.features import plot_feature_maps
-    from cnnlab.viz.filters import plot_learned_filters
-    from cnnlab.viz.model_input import load_run
-    from cnnlab.viz.receptive import plot_receptive_field
-    from cnnlab.viz.run_pictures import write_curves
-    from cnnlab.viz.saliency import plot_saliency
+    from cnnlab.run import as_run
 
-    r = load_run(run, which)
+    r = as_run(run, which)
     image = image or "test:0"
     ddir = r.data_dir(data_dir)
     evaluation: dict[str, str] = {}
@@ -146,28 +132,23 @@ def build_report(
     parts = [
         _section("Config", lambda: _config_section(r)),
         _section("Model summary", lambda: _summary_section(r)),
-        _section(
-            "Learning curves", lambda: _img(_file_png(lambda p: write_curves(run, p)), "curves")
-        ),
+        _section("Learning curves", lambda: _img(_figure_png(r.plot_curves()), "curves")),
         _section("Confusion matrix (test split)", lambda: evaluated("confusion")),
-        _section("Most confident errors", lambda: evaluated("worst")),
-        _section(
-            "First-layer kernels", lambda: _img(_figure_png(plot_learned_filters(r)[0]), "kernels")
-        ),
+        _section("Highest-loss test images", lambda: evaluated("worst")),
+        _section("First-layer kernels", lambda: _img(_figure_png(r.plot_filters()), "kernels")),
         _section(
             f"Feature maps of {image}",
             lambda: _img(
-                _figure_png(plot_feature_maps(r, image, max_channels=6, data_dir=ddir)[0]),
-                "features",
+                _figure_png(r.plot_feature_maps(image, max_channels=6, data_dir=ddir)), "features"
             ),
         ),
         _section(
             f"Receptive field on {image}",
-            lambda: _img(_figure_png(plot_receptive_field(r, image, data_dir=ddir)[0]), "rf"),
+            lambda: _img(_figure_png(r.plot_receptive_field(image, data_dir=ddir)), "rf"),
         ),
         _section(
             f"Saliency and Grad-CAM of {image}",
-            lambda: _img(_figure_png(plot_saliency(r, image, data_dir=ddir)[0]), "saliency"),
+            lambda: _img(_figure_png(r.plot_saliency(image, data_dir=ddir)), "saliency"),
         ),
     ]
     where = html.escape(str(r.path or run))

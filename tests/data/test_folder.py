@@ -71,10 +71,14 @@ def test_folder_errors(tmp_path):
     with pytest.raises(DataError) as info:
         load_image_folder(tmp_path)
     assert str(info.value) == (
-        f"{tmp_path}: no class sub-folders (expected {tmp_path}/<class>/<image>.png)"
+        f"{tmp_path}: no class sub-folders; a classifier needs at least two "
+        f"({tmp_path}/<class>/<image>.png)"
     )
     (tmp_path / "a").mkdir()
-    with pytest.raises(DataError, match=r"class folder has no image files"):
+    with pytest.raises(DataError, match=r"only one class folder \(a\)"):
+        load_image_folder(tmp_path)
+    (tmp_path / "b").mkdir()
+    with pytest.raises(DataError, match=r"a: class folder has no image files"):
         load_image_folder(tmp_path)
     with pytest.raises(DataError) as info:
         load_image_folder(tmp_path, channels=4)

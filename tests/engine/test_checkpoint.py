@@ -11,6 +11,7 @@ import torch
 from cnnlab.engine import checkpoint as ckpt
 from cnnlab.errors import CheckpointError
 from cnnlab.models import create_model
+from cnnlab.run import load
 
 
 def _payload(model: torch.nn.Module) -> dict:
@@ -33,11 +34,15 @@ def test_round_trip_with_plain_torch_load_and_safetensors(tmp_path):
     model = create_model("tutorial_cnn")
     path = tmp_path / "checkpoints" / "best.pt"
     ckpt.save_checkpoint(path, _payload(model))
-    ckpt.save_safetensors(tmp_path / "checkpoints" / "best.safetensors", _payload(model))
+    payload = _payload(model)
+    description = {k: payload.get(k) for k in ckpt.DESCRIPTION_KEYS}
+    ckpt.save_safetensors(
+        tmp_path / "checkpoints" / "best.safetensors", payload["model_state"], description
+    )
     raw = torch.load(path, weights_only=True)  # what the issue promises users
     assert raw["model_args"]["name"] == "tutorial_cnn"
     for source in (tmp_path, path, tmp_path / "checkpoints" / "best.safetensors"):
-        loaded = ckpt.load_model(source)
+        loaded = load(source)
         assert not loaded.model.training
         for key, value in model.state_dict().items():
             assert torch.equal(loaded.model.state_dict()[key], value)
@@ -91,7 +96,7 @@ def test_refuses_pickled_code_and_runs_none_of_it(tmp_path):
     with pytest.raises(CheckpointError, match="refusing to load .*pickled code/objects"):
         ckpt.load_checkpoint(path)
     with pytest.raises(CheckpointError, match="refusing to load"):
-        ckpt.load_model(path)
+        load(path)
     assert not marker.exists()
     # a bare pickle file (not even a torch zip) is refused too
     raw = tmp_path / "raw.pt"
@@ -112,7 +117,7 @@ def test_other_architecture_and_missing_keys_are_named(tmp_path):
     del broken["model_state"][first]
     ckpt.save_checkpoint(path, broken)
     with pytest.raises(CheckpointError, match=f"missing keys \\['{first}'\\]"):
-        ckpt.load_model(path)
+        load(path)
     with pytest.raises(CheckpointError, match="not found"):
         ckpt.load_checkpoint(tmp_path / "nope.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")

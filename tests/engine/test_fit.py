@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from cnnlab.config import TrainConfig
-from cnnlab.engine import fit, load_checkpoint, load_model
+from cnnlab.engine import fit, load_checkpoint
 from cnnlab.engine.callbacks import EarlyStopping
 from cnnlab.engine.optim import lr_factor
 from cnnlab.engine.runs import read_metrics
+from cnnlab.run import load
 
 # The example that is also an acceptance test: the notebook's net and optimiser on the first
 # 8,000 MNIST training images for 2 epochs must reach this validation accuracy.
@@ -48,8 +49,9 @@ def test_acceptance_tutorial_cnn_on_mnist_subset(tmp_path, shared_data):
     best = load_checkpoint(run / "checkpoints" / "best.pt")
     assert best["split"]["val"] and len(best["split"]["val"]) == 1000
     assert best["config"]["limit_train"] == 8000 and best["dataset"] == "mnist"
-    loaded = load_model(run)
+    loaded = load(run)
     assert loaded.classes == tuple(str(i) for i in range(10))
+    assert loaded.history == result.history and loaded.metrics == result.metrics
     # a second run gets the next version folder
     assert fit(config.with_overrides(max_steps=1, checkpoint_every=1)).run_dir.name == "version_1"
 

@@ -9,7 +9,8 @@ import torch
 import cnnlab.models.speed  # noqa: F401  (registers speednet)
 from cnnlab.config import RECIPES, TrainConfig, resolve_config
 from cnnlab.data import load_dataset
-from cnnlab.engine import evaluate, fit
+from cnnlab.engine import fit
+from cnnlab.engine.evaluate import evaluate
 from cnnlab.errors import ConfigError
 from cnnlab.models import create_model
 

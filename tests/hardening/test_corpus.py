@@ -94,10 +94,10 @@ def test_cli(name, digits_run, tmp_path, monkeypatch, capsys):
 def client(digits_run):
     from fastapi.testclient import TestClient
 
-    from cnnlab.predict import Predictor
+    from cnnlab.run import load
     from cnnlab.serve.app import create_app
 
-    with TestClient(create_app(Predictor.load(digits_run))) as c:
+    with TestClient(create_app(load(digits_run))) as c:
         yield c
 
 

@@ -108,23 +108,25 @@ def test_pickle_payload_refused(entry, tmp_path, digits_run, monkeypatch, run_cl
 
 
 def test_serve_app_creation_refuses_the_payload(tmp_path, digits_run):
-    from cnnlab.predict import Predictor
+    from cnnlab.run import load
 
     marker = tmp_path / "pwned"
     with pytest.raises(CheckpointError, match="refusing to load"):
-        Predictor.load(evil_checkpoint(tmp_path / "evil.pt", marker, digits_run))
+        load(evil_checkpoint(tmp_path / "evil.pt", marker, digits_run))
     assert not marker.exists()
 
 
 def test_torchscript_archive_is_refused(tmp_path, digits_run, capsys):
     """A TorchScript file holds code too: `predict` does not run it."""
-    from cnnlab.engine.checkpoint import load_model
+    from cnnlab.run import load as load_model
 
     model = load_model(digits_run).model
     traced = torch.jit.trace(model, torch.zeros(1, 1, 28, 28))
     traced.save(str(tmp_path / "ts.pt"))
     with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*ts\.pt: .*TorchScript"):
         load_checkpoint(tmp_path / "ts.pt")
+    with pytest.raises(CheckpointError, match=r"ts\.pt is a TorchScript archive, which holds code"):
+        load_model(tmp_path / "ts.pt")  # only trust_code=True runs it
 
 
 def _calls(name: str) -> list[tuple[Path, int, ast.Call]]:
@@ -210,7 +212,7 @@ def test_upload_file_names_never_touch_the_disk(tmp_path, digits_run, monkeypatc
     from fastapi.testclient import TestClient
     from PIL import Image
 
-    from cnnlab.predict import Predictor
+    from cnnlab.run import load
     from cnnlab.serve.app import create_app
 
     monkeypatch.chdir(tmp_path)
@@ -218,7 +220,7 @@ def test_upload_file_names_never_touch_the_disk(tmp_path, digits_run, monkeypatc
     Image.new("L", (28, 28), 0).save(buf, format="PNG")
     target = tmp_path / "planted.png"
     names = [f"../../../../{target}", str(target), "..\\..\\x.png", "con.png\x00.sh"]
-    with TestClient(create_app(Predictor.load(digits_run))) as client:
+    with TestClient(create_app(load(digits_run))) as client:
         for name in names:
             r = client.post("/predict", files={"file": (name, buf.getvalue(), "image/png")})
             assert r.status_code == 200, r.text

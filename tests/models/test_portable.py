@@ -16,6 +16,7 @@ from cnnlab.engine import checkpoint as ckpt
 from cnnlab.errors import CnnlabError
 from cnnlab.models import create_model, list_models
 from cnnlab.models.portable import layer_specs
+from cnnlab.run import load
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,7 +110,7 @@ def test_old_speednet_files_with_nhwc_head_still_load(tmp_path):
     payload = {**_payload(model, {"kind": "unit"}), "model_state": old_state}
     del payload["flatten_order"]
     ckpt.save_checkpoint(tmp_path / "c" / "old.pt", payload)
-    loaded = ckpt.load_model(tmp_path / "c" / "old.pt").model
+    loaded = load(tmp_path / "c" / "old.pt").model
     with torch.no_grad():
         assert torch.allclose(loaded(x), old_forward, atol=1e-5)
         assert torch.allclose(loaded(x), model(x), atol=1e-5)
@@ -164,7 +165,7 @@ def test_exported_speednet_is_portable_also_from_an_old_checkpoint(flatten_order
         payload = {**payload, "model_state": {**model.state_dict(), "fc.weight": old}}
         del payload["flatten_order"]
     ckpt.save_checkpoint(tmp_path / "best.pt", payload)
-    loaded = ckpt.load_model(tmp_path / "best.pt")
+    loaded = load(tmp_path / "best.pt")
     x = torch.randn(8, 1, 28, 28)
     result = export_safetensors(loaded, tmp_path / "m.safetensors", x)
     assert result.max_abs_diff < 1e-5

@@ -24,9 +24,9 @@ def trained_run(tmp_path_factory, shared_data) -> Path:
 
 @pytest.fixture(scope="session")
 def predictor(trained_run):
-    from cnnlab.predict import Predictor
+    from cnnlab.run import load
 
-    return Predictor.load(trained_run)
+    return load(trained_run)
 
 
 @pytest.fixture(scope="session")

@@ -50,7 +50,7 @@ def test_model_describes_the_run(client, predictor):
     assert info["classes"] == [str(i) for i in range(10)]
     assert info["input_shape"] == [1, 28, 28]
     assert info["style"] == "mnist"
-    assert info["params"] == sum(p.numel() for p in predictor.backend.model.parameters())
+    assert info["params"] == sum(p.numel() for p in predictor.model.parameters())
     assert 0.9 < info["accuracy"] <= 1.0 and info["accuracy_split"] in ("validation", "test")
     assert "conv1" in info["summary"]
 
@@ -303,16 +303,14 @@ def test_fashion_model_takes_a_photo_upload():
     from fastapi.testclient import TestClient
 
     from cnnlab.data import Normalizer
-    from cnnlab.engine.checkpoint import LoadedModel
     from cnnlab.models import create_model
-    from cnnlab.predict import Predictor, TorchBackend
+    from cnnlab.run import Run
     from cnnlab.serve.app import create_app
 
     classes = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                "Sneaker", "Bag", "Ankle boot")  # fmt: skip
     model = create_model("tutorial_cnn").eval()
-    loaded = LoadedModel(model, Normalizer("unit"), classes, "fashion-mnist", (1, 28, 28), {}, None)
-    fashion = Predictor(TorchBackend(loaded))
+    fashion = Run(model, classes, (1, 28, 28), Normalizer("unit"), dataset="fashion-mnist")
     with TestClient(create_app(fashion)) as c:
         info = c.get("/model").json()
         assert info["style"] == "fashion" and info["classes"] == list(classes)

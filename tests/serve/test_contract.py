@@ -40,7 +40,7 @@ RUNS = settings(
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    from cnnlab.predict import Predictor
+    from cnnlab.run import load
     from cnnlab.serve.app import ServeSettings, create_app
 
     torch.manual_seed(0)
@@ -59,7 +59,7 @@ def app(tmp_path_factory):
         },
     )
     limits = ServeSettings(max_upload_bytes=UPLOAD_LIMIT, max_pixels=PIXEL_LIMIT)
-    return create_app(Predictor.load(path), limits)
+    return create_app(load(path), limits)
 
 
 @pytest.fixture(scope="module")
@@ -70,25 +70,25 @@ def client(app):
         yield c
 
 
-class NumpyBackend:
-    """A model with no torch modules (what the server sees of an ONNX export)."""
+def _numpy_run():
+    """A run with no torch modules (what the server sees of an ONNX export)."""
+    from cnnlab.run import Run
 
-    classes = tuple("0123456789")
-    input_shape = (1, 28, 28)
-    dataset = ""
+    class NumpyRun(Run):
+        def logits(self, x: np.ndarray) -> np.ndarray:
+            return x.reshape(len(x), -1)[:, :10]
 
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        return x.reshape(len(x), -1)[:, :10]
+    return NumpyRun(model=None, classes=tuple("0123456789"), input_shape=(1, 28, 28),
+                    format="onnx")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def torchless(spec):
     from fastapi.testclient import TestClient
 
-    from cnnlab.predict import Predictor
     from cnnlab.serve.app import ServeSettings, create_app
 
-    app = create_app(Predictor(NumpyBackend()), ServeSettings(max_upload_bytes=UPLOAD_LIMIT))
+    app = create_app(_numpy_run(), ServeSettings(max_upload_bytes=UPLOAD_LIMIT))
     with TestClient(app) as c:
         assert c.get("/openapi.json").json()["paths"] == spec["paths"]  # one document
         yield c

@@ -220,19 +220,18 @@ def client():
     from fastapi.testclient import TestClient
 
     from cnnlab.data import Normalizer
-    from cnnlab.predict import Predictor, TorchBackend
+    from cnnlab.run import Run
     from cnnlab.serve.app import ServeSettings, create_app
 
     torch.manual_seed(0)
-    loaded = SimpleNamespace(
+    run = Run(
         model=create_model("tutorial_cnn").eval(),
         normalizer=Normalizer("half"),
         classes=DIGITS,
         input_shape=(1, 28, 28),
         dataset="mnist",
-        payload={"model_args": {"name": "tutorial_cnn"}},
     )
-    app = create_app(Predictor(TorchBackend(loaded)), ServeSettings(max_upload_bytes=100_000))
+    app = create_app(run, ServeSettings(max_upload_bytes=100_000))
     with TestClient(app) as c:
         yield c
 
@@ -309,7 +308,7 @@ def test_oversized_body_is_413(client):
 def test_kernels_endpoint(client):
     doc = client.get("/explain/kernels/conv2").json()
     assert doc["shape"] == [64, 32, 3, 3] and len(doc["bias"]) == 64
-    model = client.app.state.service.predictor.backend.model
+    model = client.app.state.service.run.model
     np.testing.assert_array_equal(decode(doc), model.conv2.weight.detach().numpy())
     r = client.get("/explain/kernels/relu1")
     assert r.status_code == 404 and "not a convolution" in r.json()["detail"]
@@ -347,9 +346,9 @@ def test_page_loads_nothing_from_elsewhere(client):
 def test_explainer_needs_a_torch_model(client):
     from cnnlab.serve.explain import Explainer
 
-    onnx_like = SimpleNamespace(backend=SimpleNamespace(model=None), input_shape=(1, 28, 28))
+    onnx_like = SimpleNamespace(model=None, format="onnx", input_shape=(1, 28, 28))
     with pytest.raises(CnnlabError, match="needs a PyTorch checkpoint"):
-        Explainer.from_predictor(onnx_like)
+        Explainer.from_run(onnx_like)
 
 
 # ---------------------------------------------------------------- cnnlab explain

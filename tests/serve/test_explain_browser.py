@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab.engine.checkpoint import load_model
 from cnnlab.models.summary import summary
+from cnnlab.run import load
 
 _here = Path(__file__).parent
 _spec = importlib.util.spec_from_file_location("_cnnlab_explain_runs", _here / "_explain_runs.py")
@@ -76,7 +76,7 @@ def settled(page) -> None:
 
 def leaves(run: Path):
     """(name, output shape, receptive field) of every leaf layer, from the model summary."""
-    loaded = load_model(run)
+    loaded = load(run)
     modules = dict(loaded.model.named_modules())
     rows = summary(loaded.model, loaded.input_shape, depth=99).rows
     return [r for r in rows if not list(modules[r.name].children())], loaded.input_shape

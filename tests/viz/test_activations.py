@@ -16,7 +16,8 @@ def test_curves_values():
 
 
 def test_plot_has_four_panels_and_png(tmp_path, assert_png):
-    fig, c = plot_activations()
+    fig = plot_activations()
+    c = activation_curves()
     assert [ax.get_title().split(":")[0] for ax in fig.axes] == [
         "ReLU",
         "sigmoid",

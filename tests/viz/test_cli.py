@@ -94,7 +94,7 @@ def test_report_is_self_contained(trained_run, tmp_path, run_cli):
         "Model summary",
         "Learning curves",
         "Confusion matrix",
-        "Most confident errors",
+        "Highest-loss test images",
         "First-layer kernels",
         "Feature maps of test:3",
         "Receptive field on test:3",

@@ -5,7 +5,14 @@ import scipy.signal
 from cnnlab.errors import CnnlabError
 from cnnlab.ops.conv import conv2d, correlate2d
 from cnnlab.viz import save_figure
-from cnnlab.viz.conv import NOTEBOOK_W, NOTEBOOK_X, conv_steps, plot_conv_modes, plot_conv_steps
+from cnnlab.viz.conv import (
+    MODES,
+    NOTEBOOK_W,
+    NOTEBOOK_X,
+    conv_steps,
+    plot_conv_modes,
+    plot_conv_steps,
+)
 
 
 def _cell_texts(ax) -> list[str]:
@@ -13,7 +20,8 @@ def _cell_texts(ax) -> list[str]:
 
 
 def test_notebook_example_numbers_equal_ops_conv2d(tmp_path, assert_png):
-    fig, steps = plot_conv_modes()
+    fig = plot_conv_modes()
+    steps = [conv_steps(padding=m) for m in MODES]
     assert [s.label for s in steps] == ["full (p=2)", "same (p=1)", "valid (p=0)"]
     for s, mode in zip(steps, ("full", "same", "valid"), strict=True):
         np.testing.assert_array_equal(s.output, conv2d(NOTEBOOK_X, NOTEBOOK_W, mode))
@@ -45,7 +53,10 @@ def test_steps_match_ops_for_random_inputs(padding, stride, flip):
 
 
 def test_step_panels_one_per_output_cell(tmp_path, assert_png):
-    fig, steps = plot_conv_steps(
+    fig = plot_conv_steps(
+        [[1, 2, 3], [4, 5, 6], [7, 8, 9]], np.arange(9).reshape(3, 3), padding=1, stride=2
+    )
+    steps = conv_steps(
         [[1, 2, 3], [4, 5, 6], [7, 8, 9]], np.arange(9).reshape(3, 3), padding=1, stride=2
     )
     assert steps.output.shape == (2, 2)
@@ -64,6 +75,6 @@ def test_bad_inputs_raise_one_line_errors(tmp_path):
         conv_steps([[1, 2]], [[1, 2, 3]])
     with pytest.raises(CnnlabError, match="steps"):
         plot_conv_steps(np.ones((20, 20)), np.ones((3, 3)), padding="same")
-    fig, _ = plot_conv_modes()
+    fig = plot_conv_modes()
     with pytest.raises(CnnlabError, match=r"\.png"):
         save_figure(fig, tmp_path / "conv.jpg")

@@ -5,13 +5,14 @@ import torch.nn.functional as F
 
 from cnnlab.errors import CnnlabError
 from cnnlab.models import create_model
+from cnnlab.run import as_run as load_run
 from cnnlab.viz import save_figure
 from cnnlab.viz.features import feature_maps, plot_feature_maps
-from cnnlab.viz.model_input import load_run
 
 
 def test_one_row_per_layer_with_right_channels(trained_run, tmp_path, assert_png):
-    fig, fm = plot_feature_maps(trained_run, "test:0", max_channels=4)
+    fig = plot_feature_maps(trained_run, "test:0", max_channels=4)
+    fm = feature_maps(trained_run, "test:0")
     names = [layer.name for layer in fm.layers]
     assert names == ["conv1", "pool1", "conv2", "pool2", "conv3"]
     shapes = [layer.maps.shape for layer in fm.layers]
@@ -51,7 +52,7 @@ def test_untrained_model_array_input_and_few_channels():
         ("cnn2", 32),
         ("pool2", 32),
     ]
-    fig, _ = plot_feature_maps(fm, None, max_channels=2)
+    fig = plot_feature_maps(fm, None, max_channels=2)
     assert len(fig.axes) == 1 + 4 * 2
 
 
@@ -59,4 +60,7 @@ def test_model_without_conv_layers_is_an_error():
     with pytest.raises(CnnlabError, match="no conv or pooling layers"):
         feature_maps(create_model("mlp"), np.zeros((28, 28)))
     with pytest.raises(CnnlabError, match="shape"):
-        feature_maps(create_model("tutorial_cnn"), np.zeros((20, 20)))
+        feature_maps(create_model("tutorial_cnn"), np.zeros((2, 28, 28)))
+    # another size is an image to preprocess (as predict does), not an error
+    fm = feature_maps(create_model("tutorial_cnn"), np.zeros((20, 20)))
+    assert fm.layers[0].maps.shape[-2:] == (26, 26)

@@ -4,6 +4,7 @@ import scipy.signal
 
 from cnnlab.errors import CnnlabError
 from cnnlab.images import load_named_image
+from cnnlab.run import as_run as load_run
 from cnnlab.viz import save_figure
 from cnnlab.viz.filters import (
     filter_images,
@@ -11,12 +12,12 @@ from cnnlab.viz.filters import (
     plot_filter_grid,
     plot_learned_filters,
 )
-from cnnlab.viz.model_input import load_run
 from cnnlab.viz.pooling import plot_pooling, pool_images
 
 
 def test_filter_outputs_equal_scipy(tmp_path, assert_png):
-    fig, r = plot_filter_grid("flower", ["sobel-x", "box:5", "0,1,0;1,-4,1;0,1,0"])
+    fig = plot_filter_grid("flower", ["sobel-x", "box:5", "0,1,0;1,-4,1;0,1,0"])
+    r = filter_images("flower", ["sobel-x", "box:5", "0,1,0;1,-4,1;0,1,0"])
     gray = load_named_image("flower", gray=True)
     np.testing.assert_allclose(r.image, gray)
     sobel = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
@@ -42,7 +43,8 @@ def test_filter_errors():
 
 
 def test_pooling_matches_reshape(tmp_path, assert_png):
-    fig, r = plot_pooling("china", size=2)
+    fig = plot_pooling("china", size=2)
+    r = pool_images("china", size=2)
     crop = load_named_image("china")[130:250, 150:220]
     np.testing.assert_allclose(r.original, crop)
     blocks = crop.reshape(60, 2, 35, 2, 3)
@@ -63,7 +65,8 @@ def test_pooling_matches_reshape(tmp_path, assert_png):
 
 
 def test_learned_filters_are_the_weights(trained_run, tmp_path, assert_png):
-    fig, lf = plot_learned_filters(trained_run)
+    fig = plot_learned_filters(trained_run)
+    lf = learned_filters(trained_run)
     weights = load_run(trained_run).model.conv1.weight.detach().numpy()
     assert lf.layer == "conv1" and lf.weights.shape == (32, 1, 3, 3)
     np.testing.assert_array_equal(lf.weights, weights)

@@ -3,9 +3,10 @@ import pytest
 import torch
 
 from cnnlab.errors import CnnlabError
+from cnnlab.run import as_run as load_run
 from cnnlab.viz import save_figure
 from cnnlab.viz.invariance import plot_invariance, shift_image, shift_probabilities
-from cnnlab.viz.model_input import load_input, load_run
+from cnnlab.viz.model_input import load_input
 
 
 @pytest.mark.parametrize(("dy", "dx"), [(0, 0), (2, -3), (-5, 1), (30, 0)])
@@ -18,7 +19,8 @@ def test_shift_image_zero_fill(dy, dx):
 
 
 def test_heat_map_against_model_and_vs(trained_run, mlp_run, tmp_path, assert_png):
-    fig, inv = plot_invariance(trained_run, "test:0", max_shift=3, vs=mlp_run)
+    fig = plot_invariance(trained_run, "test:0", max_shift=3, vs=mlp_run)
+    inv = shift_probabilities(trained_run, "test:0", max_shift=3, vs=mlp_run)
     assert [m.run.name for m in inv.maps] == ["tutorial_cnn", "mlp"]
     for m in inv.maps:
         assert m.probs.shape == (7, 7) and m.target == 7

@@ -4,7 +4,8 @@ import torch
 from PIL import Image
 
 from cnnlab.errors import CnnlabError, ImageError
-from cnnlab.viz.model_input import load_input, load_run
+from cnnlab.run import as_run as load_run
+from cnnlab.viz.model_input import load_input
 from cnnlab.viz.saliency import saliency
 
 

@@ -24,7 +24,8 @@ def test_geometry_matches_summary_rows():
 
 
 def test_effective_rf_is_zero_outside_theoretical(trained_run, tmp_path, assert_png):
-    fig, rf = plot_receptive_field(trained_run, "test:0")
+    fig = plot_receptive_field(trained_run, "test:0")
+    rf = receptive_field(trained_run, "test:0")
     assert rf.layer == "conv3" and rf.unit == (1, 1)
     assert rf.geometry.rf == (18, 18) and rf.geometry.jump == (4, 4)
     assert rf.box == (4, 21, 4, 21)  # centre 8.5 + 4 = 12.5, +- 8.5

@@ -2,13 +2,15 @@ import numpy as np
 import pytest
 
 from cnnlab.errors import CnnlabError
+from cnnlab.run import as_run as load_run
 from cnnlab.viz import save_figure
-from cnnlab.viz.model_input import load_input, load_run
+from cnnlab.viz.model_input import load_input
 from cnnlab.viz.saliency import plot_saliency, saliency
 
 
 def test_grad_cam_non_trivial_on_trained_model(trained_run, tmp_path, assert_png):
-    fig, s = plot_saliency(trained_run, "test:0")
+    fig = plot_saliency(trained_run, "test:0")
+    s = saliency(trained_run, "test:0")
     assert s.target == int(np.argmax(s.probs)) == 7  # MNIST test #0 is a 7
     assert s.gradient.shape == (1, 28, 28) and s.magnitude.shape == (28, 28)
     assert s.cam_small.shape == (3, 3)

@@ -8,7 +8,8 @@ from cnnlab.viz.samples import plot_samples, sample_images
 
 
 def test_samples_are_the_dataset_images(shared_data, tmp_path, assert_png):
-    fig, g = plot_samples("mnist", count=12, split="test", data_dir=shared_data, seed=3)
+    fig = plot_samples("mnist", count=12, split="test", data_dir=shared_data, seed=3)
+    g = sample_images("mnist", count=12, split="test", data_dir=shared_data, seed=3)
     ds = load_dataset("mnist", "test", data_dir=shared_data)
     assert g.images.shape == (12, 1, 28, 28) and len(set(g.indices.tolist())) == 12
     np.testing.assert_array_equal(g.images, ds.images[g.indices].numpy())

@@ -85,15 +85,14 @@ def _serve(args: argparse.Namespace) -> int:
         from cnnlab.serve.app import create_app
     except ModuleNotFoundError as exc:
         raise CnnlabError(f"serving needs {exc.name}: pip install 'cnnlab[serve]'") from None
-    from cnnlab.predict import Predictor
+    from cnnlab.run import load
 
     torch_threads(args.threads)
-    predictor = Predictor.load(args.run)
-    if hasattr(predictor.backend, "set_threads"):  # ONNX Runtime has its own thread pool
-        predictor.backend.set_threads(args.threads)
-    if args.open_page and not hasattr(getattr(predictor.backend, "model", None), "named_modules"):
+    run = load(args.run)
+    run.set_threads(args.threads)  # ONNX Runtime has its own thread pool
+    if args.open_page and not hasattr(run.model, "named_modules"):
         raise CnnlabError(f"{args.run}: the explainer needs a PyTorch checkpoint (.pt, run folder)")
-    app = create_app(predictor, settings)
+    app = create_app(run, settings)
     if not _is_loopback(args.host):
         sys.stderr.write(
             f"cnnlab: warning: listening on {args.host}, reachable from other machines\n"

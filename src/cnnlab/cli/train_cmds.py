@@ -162,6 +162,7 @@ def resume_from_args(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> int:
     from cnnlab.engine import distributed as ddp
     from cnnlab.engine import fit
+    from cnnlab.engine.callbacks import ProgressBar
     from cnnlab.engine.loop import TrainingInterrupted
     from cnnlab.viz.training import CurvesCallback
 
@@ -173,7 +174,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     resume, config = resume_from_args(args) if args.resume else (None, train_config_from_args(args))
     if resume is not None and main:
         _say(args, f"resuming {resume}")
-    progress = None if (args.quiet or args.json or not main) else TqdmProgress()
+    progress = None if (args.quiet or args.json or not main) else ProgressBar()
     callbacks = [CurvesCallback()]
     if args.live is not None and main:
         from cnnlab.serve.live import LiveServer, LiveTraining
@@ -235,110 +236,64 @@ def _say(args: argparse.Namespace, text: str) -> None:
     print(text, file=sys.stderr if getattr(args, "json", False) else sys.stdout, flush=True)
 
 
-class TqdmProgress:
-    """fit() progress callback: one tqdm bar per epoch, a line per evaluation."""
-
-    def __init__(self, every: int = 5):
-        self.every, self.bar, self.images, self.t0 = every, None, 0, 0.0
-        self.loss = self.acc = None
-
-    def on_train_begin(self, state: Any) -> None: ...
-
-    def on_epoch_begin(self, state: Any) -> None:
-        import time
-
-        from tqdm import tqdm
-
-        self.bar = tqdm(
-            total=state.steps_per_epoch,
-            initial=state.batch_in_epoch,
-            desc=f"epoch {state.epoch + 1}",
-            unit="batch",
-            leave=False,
-            dynamic_ncols=True,
-            file=sys.stderr,
-        )
-        self.images, self.t0 = 0, time.perf_counter()
-
-    def on_batch_end(self, state: Any, logs: dict[str, Any]) -> None:
-        import time
-
-        a = 0.1
-        self.loss = logs["loss"] if self.loss is None else (1 - a) * self.loss + a * logs["loss"]
-        acc = logs["accuracy"]
-        self.acc = acc if self.acc is None else (1 - a) * self.acc + a * acc
-        self.images += logs["images"]
-        self.bar.update(1)
-        if state.step % self.every == 0:
-            rate = self.images / max(time.perf_counter() - self.t0, 1e-9)
-            self.bar.set_postfix(
-                loss=f"{self.loss:.4f}", acc=f"{self.acc:.3f}", img_s=f"{rate:.0f}"
-            )
-
-    def on_evaluate(self, state: Any, row: dict[str, Any]) -> None:
-        from tqdm import tqdm
-
-        parts = [f"epoch {row['epoch']:g}", f"step {row['step']}"]
-        for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
-            if row.get(key) is not None:
-                parts.append(f"{key} {row[key]:.4f}")
-        parts.append(f"lr {row['lr']:.3g}")
-        tqdm.write("  ".join(parts), file=sys.stdout)
-
-    def on_epoch_end(self, state: Any) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-    def on_train_end(self, state: Any) -> None:
-        self.on_epoch_end(state)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from cnnlab.engine.device import set_threads
-    from cnnlab.engine.report import evaluate_checkpoint
-    from cnnlab.viz.training import plot_confusion, plot_worst_errors
+    from cnnlab.fileio import atomic_write_text
+    from cnnlab.run import load
+    from cnnlab.viz import save_figure
 
     set_threads(args.threads)
-    report = evaluate_checkpoint(
-        args.run, dataset=args.dataset, data_dir=args.data_dir, which=args.which,
-        out=args.out, batch_size=args.batch_size, fast=args.fast,
-    )  # fmt: skip
-    res = report.result
-    probs = res.logits.softmax(1).numpy()
-    title = f"{report.model_name} on {report.dataset_label}: accuracy {res.accuracy:.2%}"
-    plot_confusion(res.confusion, report.classes, report.out / "confusion.png", title)
-    plot_worst_errors(
-        report.images, probs, res.labels.numpy(), report.classes, report.out / "worst_errors.png"
-    )
-    report.write_json()
+    run = load(args.run, which=args.which)
+    ev = run.evaluate(args.dataset, data_dir=args.data_dir, batch_size=args.batch_size,
+                      fast=args.fast)  # fmt: skip
+    out = _evaluation_dir(run.path, args.out)
+    save_figure(run.plot_confusion(ev), out / "confusion.png")
+    save_figure(run.plot_top_losses(16, ev), out / "worst_errors.png")
+    summary = {
+        "checkpoint": str(run.path),
+        "dataset": ev.dataset,
+        "images": len(ev.labels),
+        "accuracy": ev.accuracy,
+        "loss": ev.loss,
+        "per_class": ev.per_class,
+        "out": str(out),
+    }
+    data = {**summary, "confusion": ev.confusion.tolist()}
+    atomic_write_text(out / "metrics.json", json.dumps(data, indent=1))
     if not args.quiet:
-        _say(args, report.text())
-        _say(args, f"pictures: {report.out / 'confusion.png'}, {report.out / 'worst_errors.png'}")
+        _say(args, f"{run.name} on {ev.text()}")
+        _say(args, f"pictures: {out / 'confusion.png'}, {out / 'worst_errors.png'}")
     if args.json:
-        print(json.dumps(report.summary()))
+        print(json.dumps(summary))
     return 0
+
+
+def _evaluation_dir(checkpoint: Path, out: str | None) -> Path:
+    """``--out``, else ``<run>/evaluation`` (or ``<file>-evaluation`` beside a lone file)."""
+    if out is not None:
+        folder = Path(out)
+    elif checkpoint.parent.name == "checkpoints":
+        folder = checkpoint.parent.parent / "evaluation"
+    else:
+        folder = checkpoint.parent / f"{checkpoint.stem}-evaluation"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from cnnlab.engine.device import set_threads
-    from cnnlab.predict import Predictor, collect_images, write_csv
+    from cnnlab.predict import collect_images, write_csv
+    from cnnlab.run import load
 
     set_threads(args.threads)
-    predictor = Predictor.load(args.run)
-    if args.style:
-        predictor.style = args.style
+    run = load(args.run, style=args.style)
+    run.set_threads(args.threads)
     paths = collect_images(args.images)
-    preds = predictor.predict_paths(paths)
+    preds = run.predict(paths)
     if args.csv:
-        write_csv(args.csv, paths, preds, predictor.classes)
+        write_csv(args.csv, paths, preds, run.classes)
     if args.show:
-        _show_inputs(args.show, paths, predictor, preds)
+        _show_inputs(args.show, paths, run, preds)
     if args.json:
         print(
             json.dumps(
@@ -356,8 +311,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show_inputs(out: str, paths: list, predictor: Any, preds: list) -> None:
+def _show_inputs(out: str, paths: list, run: Any, preds: list) -> None:
     from cnnlab.images import read_image, to_rgb_array
+    from cnnlab.viz import save_figure
     from cnnlab.viz.training import plot_inputs
 
     images = [read_image(p) for p in paths[:24]]
@@ -365,16 +321,17 @@ def _show_inputs(out: str, paths: list, predictor: Any, preds: list) -> None:
         f"{p.name}: {pr.class_name} ({pr.probability:.0%})"
         for p, pr in zip(paths, preds, strict=False)
     ]
-    plot_inputs(
-        [to_rgb_array(im) for im in images], [predictor.prepare(im) for im in images], titles, out
-    )
+    fig = plot_inputs([to_rgb_array(im) for im in images], [run.prepare(im) for im in images],
+                      titles)  # fmt: skip
+    save_figure(fig, out)
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    from cnnlab.engine.callbacks import ProgressBar
     from cnnlab.engine.reproduce import format_table, run_seeds
 
     only = args.only.split(",") if args.only else None
-    progress = None if (args.quiet or args.json) else TqdmProgress()
+    progress = None if (args.quiet or args.json) else ProgressBar()
 
     def report(row: dict[str, Any]) -> None:
         if not args.quiet:
@@ -396,11 +353,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from cnnlab.config import resolve_config
     from cnnlab.data import locate_dataset
     from cnnlab.engine import fit
-    from cnnlab.engine.report import evaluate_checkpoint
+    from cnnlab.engine.callbacks import ProgressBar
     from cnnlab.errors import DataError
-    from cnnlab.predict import Predictor
     from cnnlab.report import write_report
-    from cnnlab.viz.training import CurvesCallback, plot_confusion
+    from cnnlab.viz import save_figure
+    from cnnlab.viz.training import CurvesCallback
 
     dataset = args.dataset
     if dataset not in ("mnist", "digits"):
@@ -417,43 +374,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )  # fmt: skip
     steps = f"{config.max_steps} steps"
     print(f"1/4 training {config.model} on {dataset} with the fast recipe ({steps})")
-    result = fit(
-        config, progress=None if args.quiet else TqdmProgress(), callbacks=[CurvesCallback()]
-    )
-    run = result.run_dir
-    print(f"    {result.train_seconds:.1f} s of training, {result.steps} steps")
+    run = fit(config, progress=None if args.quiet else ProgressBar(), callbacks=[CurvesCallback()])
+    folder = run.run_dir
+    print(f"    {run.train_seconds:.1f} s of training, {run.steps} steps")
 
     print("2/4 evaluating on the test set")
-    report = evaluate_checkpoint(run, data_dir=args.data_dir)
-    plot_confusion(
-        report.result.confusion, report.classes, report.out / "confusion.png",
-        f"{report.model_name} on {report.dataset_label}: accuracy {report.result.accuracy:.2%}",
-    )  # fmt: skip
-    report.write_json()
-    print(
-        f"    test accuracy {report.result.accuracy:.2%} "
-        f"on {len(report.result.labels):,} {report.dataset_label} images"
-    )
+    ev = run.evaluate(data_dir=args.data_dir)
+    evaluation = folder / "evaluation"
+    evaluation.mkdir(exist_ok=True)
+    save_figure(run.plot_confusion(ev), evaluation / "confusion.png")
+    print(f"    test accuracy {ev.accuracy:.2%} on {len(ev.labels):,} {ev.dataset} images")
 
     print("3/4 predicting digits drawn as dark ink on white paper")
-    predictor = Predictor.load(run)
-    paths = [*sorted(_demo_digits(run / "demo_digits", dataset, args.data_dir).iterdir()),
+    paths = [*sorted(_demo_digits(folder / "demo_digits", dataset, args.data_dir).iterdir()),
              *map(Path, args.image)]  # fmt: skip
-    for path, pred in zip(paths, predictor.predict_paths(paths), strict=True):
+    for path, pred in zip(paths, run.predict(paths), strict=True):
         print(f"    {path.name:<24} -> {pred.class_name} ({pred.probability:.1%})")
 
     print("4/4 writing the HTML report")
-    report_path = write_report(run, out=run / "report.html", data_dir=args.data_dir)
+    report_path = write_report(run, out=folder / "report.html", data_dir=args.data_dir)
     print("\nwhere things are:")
     for label, path in (
-        ("run folder", run),
+        ("run folder", folder),
         ("report (open in a browser)", report_path),
-        ("learning curves", run / "curves.png"),
-        ("confusion matrix", report.out / "confusion.png"),
-        ("best checkpoint", run / "checkpoints" / "best.pt"),
+        ("learning curves", folder / "curves.png"),
+        ("confusion matrix", evaluation / "confusion.png"),
+        ("best checkpoint", folder / "checkpoints" / "best.pt"),
     ):
         print(f"  {label:<28}{path}")
-    print(f"next: cnnlab predict {run} your_digit.png")
+    print(f"next: cnnlab predict {folder} your_digit.png")
     return 0
 
 

@@ -46,12 +46,12 @@ def _conv(args: argparse.Namespace) -> int:
     stride = _int_or_pair(args.stride, "--stride")
     flip = not args.correlate
     if args.padding == "all":
-        fig, _ = conv.plot_conv_modes(x, w, stride=stride, flip=flip)
+        fig = conv.plot_conv_modes(x, w, stride=stride, flip=flip)
     else:
         padding = (
             args.padding if args.padding in conv.MODES else _int_or_pair(args.padding, "--padding")
         )
-        fig, _ = conv.plot_conv_steps(x, w, padding=padding, stride=stride, flip=flip)
+        fig = conv.plot_conv_steps(x, w, padding=padding, stride=stride, flip=flip)
     return _save(fig, args.out)
 
 
@@ -69,7 +69,7 @@ def _int_or_pair(text: str, what: str):
 def _filter(args: argparse.Namespace) -> int:
     from cnnlab.viz.filters import plot_filter_grid
 
-    fig, _ = plot_filter_grid(
+    fig = plot_filter_grid(
         args.image, args.kernels, crop=args.crop, boundary=args.boundary, scale=args.scale
     )
     return _save(fig, args.out)
@@ -78,23 +78,21 @@ def _filter(args: argparse.Namespace) -> int:
 def _pool(args: argparse.Namespace) -> int:
     from cnnlab.viz.pooling import plot_pooling
 
-    fig, _ = plot_pooling(args.image, size=args.size, crop=args.crop)
+    fig = plot_pooling(args.image, size=args.size, crop=args.crop)
     return _save(fig, args.out)
 
 
 def _filters(args: argparse.Namespace) -> int:
     from cnnlab.viz.filters import plot_learned_filters
 
-    fig, _ = plot_learned_filters(args.run, layer=args.layer, which=args.which)
+    fig = plot_learned_filters(args.run, layer=args.layer, which=args.which)
     return _save(fig, args.out)
 
 
 def _features(args: argparse.Namespace) -> int:
     from cnnlab.viz.features import plot_feature_maps
 
-    fig, _ = plot_feature_maps(
-        args.run, args.image, max_channels=args.max_channels, which=args.which
-    )
+    fig = plot_feature_maps(args.run, args.image, max_channels=args.max_channels, which=args.which)
     return _save(fig, args.out)
 
 
@@ -104,23 +102,21 @@ def _receptive(args: argparse.Namespace) -> int:
     unit = _int_or_pair(args.unit, "--unit") if args.unit else None
     if isinstance(unit, int):
         unit = (unit, unit)
-    fig, _ = plot_receptive_field(
-        args.run, args.image, layer=args.layer, unit=unit, which=args.which
-    )
+    fig = plot_receptive_field(args.run, args.image, layer=args.layer, unit=unit, which=args.which)
     return _save(fig, args.out)
 
 
 def _saliency(args: argparse.Namespace) -> int:
     from cnnlab.viz.saliency import plot_saliency
 
-    fig, _ = plot_saliency(args.run, args.image, target=args.target, which=args.which)
+    fig = plot_saliency(args.run, args.image, target=args.target, which=args.which)
     return _save(fig, args.out)
 
 
 def _invariance(args: argparse.Namespace) -> int:
     from cnnlab.viz.invariance import plot_invariance
 
-    fig, _ = plot_invariance(
+    fig = plot_invariance(
         args.run, args.image, max_shift=args.max_shift, vs=args.vs, which=args.which
     )
     return _save(fig, args.out)
@@ -129,32 +125,31 @@ def _invariance(args: argparse.Namespace) -> int:
 def _activations(args: argparse.Namespace) -> int:
     from cnnlab.viz.activations import plot_activations
 
-    fig, _ = plot_activations()
+    fig = plot_activations()
     return _save(fig, args.out)
 
 
 def _samples(args: argparse.Namespace) -> int:
     from cnnlab.viz.samples import plot_samples
 
-    fig, _ = plot_samples(
+    fig = plot_samples(
         args.dataset, count=args.count, split=args.split, data_dir=args.data_dir, seed=args.seed
     )
     return _save(fig, args.out)
 
 
 def _curves(args: argparse.Namespace) -> int:
-    from cnnlab.viz.run_pictures import write_curves
+    from cnnlab.run import load
 
-    print(f"wrote {write_curves(args.run, _png(args.out))}")
-    return 0
+    return _save(load(args.run, which="last").plot_curves(), _png(args.out))
 
 
 def _confusion(args: argparse.Namespace) -> int:
-    from cnnlab.viz.run_pictures import evaluate_run, write_confusion
+    from cnnlab.run import load
 
-    ev = evaluate_run(args.run, which=args.which, data_dir=args.data_dir, limit=args.limit_test)
-    print(f"wrote {write_confusion(ev, _png(args.out))}")
-    return 0
+    run = load(args.run, which=args.which)
+    ev = run.evaluate(data_dir=args.data_dir, limit=args.limit_test)
+    return _save(run.plot_confusion(ev), _png(args.out))
 
 
 def _png(out: str) -> str:

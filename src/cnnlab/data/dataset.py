@@ -102,7 +102,7 @@ def load_dataset(
     if info.builtin:
         from cnnlab.data.digits import load_digits_split
 
-        return load_digits_split(split)
+        return ArrayDataset(*load_digits_split(split), info.classes, name)
 
     from cnnlab.data.idx import read_idx_pair
     from cnnlab.data.locate import locate_dataset

@@ -11,9 +11,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cnnlab.data.dataset import ArrayDataset
-from cnnlab.data.registry import DIGIT_CLASSES
-
 TEST_FRACTION = 0.2  # the last 20% (359 of 1,797) are the test split, deterministically
 
 
@@ -46,14 +43,15 @@ def _digits_tensors(size: int = 28) -> tuple[torch.Tensor, torch.Tensor]:
     return images, labels
 
 
-def load_digits_split(split: str = "train") -> ArrayDataset:
-    """The ``digits`` split as 28x28 uint8: train = first 1,438, test = last 359.
+def load_digits_split(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``digits`` split as (images uint8 (N, 1, 28, 28), labels): train = first 1,438,
+    test = last 359 (``load_dataset("digits")`` wraps them in an ArrayDataset).
 
-    >>> load_digits_split("test").images.shape
+    >>> load_digits_split("test")[0].shape
     torch.Size([359, 1, 28, 28])
     """
     images, labels = _digits_tensors()
     n_test = round(len(labels) * TEST_FRACTION)
     cut = len(labels) - n_test
     part = slice(0, cut) if split == "train" else slice(cut, None)
-    return ArrayDataset(images[part].clone(), labels[part].clone(), DIGIT_CLASSES, "digits")
+    return images[part].clone(), labels[part].clone()

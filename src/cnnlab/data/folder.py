@@ -53,8 +53,11 @@ def list_image_folder(root: str | Path) -> tuple[tuple[str, ...], list[tuple[Pat
     if not root.is_dir():
         raise DataError(f"image folder not found: {root}")
     classes = tuple(sorted(p.name for p in root.iterdir() if p.is_dir() and p.name[0] != "."))
-    if not classes:
-        raise DataError(f"{root}: no class sub-folders (expected {root}/<class>/<image>.png)")
+    if len(classes) < 2:
+        found = f"only one class folder ({classes[0]})" if classes else "no class sub-folders"
+        raise DataError(
+            f"{root}: {found}; a classifier needs at least two ({root}/<class>/<image>.png)"
+        )
     samples = []
     for label, name in enumerate(classes):
         files = sorted(

@@ -1,19 +1,42 @@
-"""The training engine: fit, evaluate, infer, checkpoints and run folders.
+"""The training engine: fit, evaluate, infer, callbacks and checkpoints.
 
->>> from cnnlab.engine import fit, evaluate, infer, load_model  # doctest: +SKIP
+Names are imported on first use (like :mod:`cnnlab.data` and :mod:`cnnlab.viz`), so importing
+one part does not load the others.
+
+>>> from cnnlab.engine import fit, infer, Callback  # doctest: +SKIP
+
+``evaluate`` is not re-exported: its name is also its module's (``cnnlab.engine.evaluate``),
+which a lazy package cannot tell apart; import it from there, or call ``run.evaluate()``.
 """
 
-from cnnlab.engine.checkpoint import load_checkpoint, load_model, save_checkpoint
-from cnnlab.engine.evaluate import EvalResult, evaluate, infer
-from cnnlab.engine.loop import FitResult, fit
+from __future__ import annotations
 
-__all__ = [
-    "EvalResult",
-    "FitResult",
-    "evaluate",
-    "fit",
-    "infer",
-    "load_checkpoint",
-    "load_model",
-    "save_checkpoint",
-]
+import importlib
+
+# public name -> defining module (imported lazily)
+_LAZY = {
+    "fit": "cnnlab.engine.loop",
+    "TrainingInterrupted": "cnnlab.engine.loop",
+    "EvalResult": "cnnlab.engine.evaluate",
+    "infer": "cnnlab.engine.evaluate",
+    "Callback": "cnnlab.engine.callbacks",
+    "EarlyStopping": "cnnlab.engine.callbacks",
+    "ModelCheckpoint": "cnnlab.engine.callbacks",
+    "ProgressBar": "cnnlab.engine.callbacks",
+    "load_checkpoint": "cnnlab.engine.checkpoint",
+    "save_checkpoint": "cnnlab.engine.checkpoint",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cnnlab.engine' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,8 +1,9 @@
 """Callbacks: hooks fit() calls at fixed points, Keras style.
 
+One style: subclass :class:`Callback` and override the hooks you need (the others do nothing).
 Order inside fit(): train steps -> evaluate -> ``on_evaluate`` (early stopping decides, then
-checkpoints are written) -> log. Progress bars and pictures are callbacks too, supplied by the
-CLI, so the engine never prints or imports matplotlib.
+checkpoints are written) -> log. Progress (:class:`ProgressBar`) and pictures are callbacks
+too, so the loop itself never prints or imports matplotlib.
 
 >>> stop = EarlyStopping(monitor="val_loss", mode="min", patience=2)
 >>> stop.improved(0.5), stop.improved(0.6)
@@ -12,16 +13,20 @@ CLI, so the engine never prints or imports matplotlib.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+import sys
+import time
+from typing import Any
 
 from cnnlab.errors import ConfigError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from cnnlab.engine.loop import TrainState
+# ``state`` in every hook is the loop's live TrainState (cnnlab.engine.loop); it is not imported
+# here so that the loop depends on callbacks and not the other way round.
+TrainState = Any
 
 
 class Callback:
-    """Base class: override the hooks you need. ``state`` is the live :class:`TrainState`."""
+    """Base class: override the hooks you need. ``state`` is the loop's live ``TrainState``
+    (``step``, ``epoch``, ``history``, ``raw_model``, ``run_dir``, ``stop_training``...)."""
 
     def on_train_begin(self, state: TrainState) -> None: ...
 
@@ -161,3 +166,79 @@ def _metric(metrics: dict[str, Any], name: str) -> float:
         known = ", ".join(k for k, v in metrics.items() if isinstance(v, (int, float)))
         raise ConfigError(f"monitor={name!r} is not a logged metric (have: {known})")
     return float(metrics[name])
+
+
+class ProgressBar(Callback):
+    """What fit() shows while it trains (``verbose`` 1 by default, 0 = nothing).
+
+    In a terminal or a notebook with ipywidgets: one ``tqdm.auto`` bar per epoch plus a line
+    per evaluation. Elsewhere (CI logs, ``| tee``, a notebook without widgets) and with
+    ``verbose=2``: plain lines only, one per evaluation and at most one progress line every
+    ``every_seconds`` within a long epoch, never carriage-return redraws.
+    """
+
+    def __init__(self, verbose: int = 1, every_seconds: float = 30.0, file: Any = None):
+        self.verbose, self.every_seconds, self.file = verbose, every_seconds, file
+        self.bar: Any = None
+        self.last_line = 0.0
+
+    def _stream(self) -> Any:
+        return self.file or sys.stdout  # looked up late: Jupyter replaces sys.stdout
+
+    def _bars(self) -> bool:
+        if self.verbose != 1:
+            return False
+        if "ipykernel" in sys.modules:  # a notebook: widgets or nothing
+            try:
+                import ipywidgets  # noqa: F401
+            except ImportError:
+                return False
+            return True
+        return bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+    def _line(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=self._stream())
+        else:
+            print(text, file=self._stream(), flush=True)
+
+    def on_epoch_begin(self, state: TrainState) -> None:
+        self.last_line = time.monotonic()
+        if self.verbose and self._bars():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(
+                total=state.steps_per_epoch, initial=state.batch_in_epoch,
+                desc=f"epoch {state.epoch + 1}", unit="batch", leave=False,
+            )  # fmt: skip
+
+    def on_batch_end(self, state: TrainState, logs: dict[str, Any]) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            if state.step % 10 == 0:
+                self.bar.set_postfix(loss=f"{logs['loss']:.4f}", refresh=False)
+        elif self.verbose == 1 and time.monotonic() - self.last_line >= self.every_seconds:
+            self.last_line = time.monotonic()
+            self._line(
+                f"epoch {state.epoch + 1}: batch {state.batch_in_epoch}/{state.steps_per_epoch}"
+                f"  loss {logs['loss']:.4f}"
+            )
+
+    def on_evaluate(self, state: TrainState, metrics: dict[str, Any]) -> None:
+        if not self.verbose:
+            return
+        parts = [f"epoch {metrics['epoch']:g}", f"step {metrics['step']}"]
+        for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+            if metrics.get(key) is not None:
+                parts.append(f"{key} {metrics[key]:.4f}")
+        parts.append(f"{metrics['seconds']:.1f} s")
+        self._line("  ".join(parts))
+        self.last_line = time.monotonic()
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def on_train_end(self, state: TrainState) -> None:
+        self.on_epoch_end(state)

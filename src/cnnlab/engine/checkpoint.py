@@ -17,7 +17,6 @@ import json
 import pickle
 import random
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,20 +41,58 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     atomic_write_bytes(path, buf.getbuffer(), make_parents=True)
 
 
-def save_safetensors(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write the weights as safetensors with the rebuild information as JSON metadata.
+# The self-description every saved model carries (checkpoint payload keys, safetensors header
+# entries and the export manifest): enough to rebuild and use the model without other files.
+DESCRIPTION_KEYS = (
+    "model_args",
+    "input_shape",
+    "normalizer",
+    "classes",
+    "dataset",
+    "metrics",
+    "flatten_order",
+)
 
-    Besides cnnlab's ``model_args``, the metadata holds ``layers`` (the model as plain torch
-    layers, :mod:`cnnlab.models.portable`) and ``flatten_order``, so torch alone rebuilds it.
-    """
+
+def save_safetensors(path: str | Path, state: dict[str, Any], description: dict[str, Any]) -> Path:
+    """Write ``state`` as safetensors with ``description`` in the header (one JSON entry per key
+    plus the whole as ``cnnlab_manifest``), so the weights alone rebuild the model. The header also
+    holds ``layers`` (the model as plain torch layers, :mod:`cnnlab.models.portable`), so torch
+    alone rebuilds it too."""
     from safetensors.torch import save
 
-    state = {k: v.detach().cpu().contiguous().clone() for k, v in payload["model_state"].items()}
-    meta_keys = ("model_args", "classes", "dataset", "input_shape", "normalizer", "epoch", "step")
-    meta = {k: json.dumps(payload.get(k)) for k in meta_keys}
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
+    meta = {k: json.dumps(description.get(k)) for k in DESCRIPTION_KEYS}
+    meta["cnnlab_manifest"] = json.dumps(description)
     meta["format_version"] = str(FORMAT_VERSION)
-    meta.update(portable_metadata(payload.get("model_args")))
-    atomic_write_bytes(path, save(state, metadata=meta), make_parents=True)
+    meta.update(portable_metadata(description.get("model_args")))
+    return atomic_write_bytes(path, save(tensors, metadata=meta), make_parents=True)
+
+
+def read_safetensors(path: str | Path, *, tensors: bool = True) -> tuple[dict, dict[str, Any]]:
+    """``(state, description)`` of a safetensors file; the description is ``{}`` when the header
+    carries no cnnlab metadata. CheckpointError for unreadable files."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()} if tensors else {}  # noqa: SIM118
+    except Exception as exc:  # safetensors raises its own error types
+        raise CheckpointError(f"cannot read safetensors file {path}: {exc}") from None
+    if "cnnlab_manifest" in meta:
+        try:
+            description = json.loads(meta["cnnlab_manifest"])
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"{path}: corrupt cnnlab metadata ({exc})") from None
+        return state, description if isinstance(description, dict) else {}
+    description = {}
+    for key, value in meta.items():
+        try:
+            description[key] = json.loads(value)
+        except json.JSONDecodeError:
+            description[key] = value
+    return state, description if "model_args" in description else {}
 
 
 def portable_metadata(model_args: dict | None) -> dict[str, str]:
@@ -110,23 +147,10 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _load_safetensors(path: Path) -> dict[str, Any]:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open API
-    except Exception as exc:  # safetensors raises its own error types
-        raise CheckpointError(f"cannot read safetensors file {path}: {exc}") from exc
-    payload: dict[str, Any] = {"model_state": state}
-    for key, value in meta.items():
-        try:
-            payload[key] = json.loads(value)
-        except json.JSONDecodeError:
-            payload[key] = value
-    if "model_args" not in payload:
+    state, description = read_safetensors(path)
+    if not description:
         raise CheckpointError(f"{path} has no cnnlab metadata (model_args); cannot rebuild it")
-    return payload
+    return {**description, "model_state": state}
 
 
 def resolve_checkpoint(run_or_path: str | Path, which: str = "best") -> Path:
@@ -146,19 +170,6 @@ def resolve_checkpoint(run_or_path: str | Path, which: str = "best") -> Path:
             if candidate.is_file():
                 return candidate
     raise CheckpointError(f"no checkpoints/{which}.pt in {path}")
-
-
-@dataclass
-class LoadedModel:
-    """A model rebuilt from a checkpoint, ready for inference (eval mode, CPU)."""
-
-    model: torch.nn.Module
-    normalizer: Any
-    classes: tuple[str, ...]
-    dataset: str
-    input_shape: tuple[int, int, int]
-    payload: dict[str, Any]
-    path: Path
 
 
 def load_weights(model: torch.nn.Module, payload: dict[str, Any], source: str = "checkpoint"):
@@ -186,37 +197,6 @@ def load_weights(model: torch.nn.Module, payload: dict[str, Any], source: str = 
                 f"the model expects {tuple(own[key].shape)}"
             )
     model.load_state_dict(state)
-
-
-def load_model(run_or_path: str | Path, which: str = "best") -> LoadedModel:
-    """Rebuild the model of a run folder or checkpoint file, in eval mode on the CPU.
-
-    >>> loaded = load_model("runs/tutorial_cnn-mnist/version_0")  # doctest: +SKIP
-    """
-    from cnnlab.data import Normalizer
-    from cnnlab.models import create_model
-
-    path = resolve_checkpoint(run_or_path, which)
-    payload = load_checkpoint(path)
-    args = dict(payload.get("model_args") or {})
-    if "name" not in args:
-        raise CheckpointError(f"{path}: model_args has no model name; cannot rebuild the model")
-    model = create_model(**args)
-    load_weights(model, payload, source=str(path))
-    model.eval()
-    norm_state = payload.get("normalizer")
-    normalizer = Normalizer.from_state(norm_state) if norm_state else Normalizer("unit")
-    shape = payload.get("input_shape") or (args.get("in_channels", 1), 28, 28)
-    classes = tuple(payload.get("classes") or (str(i) for i in range(args.get("num_classes", 10))))
-    return LoadedModel(
-        model=model,
-        normalizer=normalizer,
-        classes=classes,
-        dataset=str(payload.get("dataset") or ""),
-        input_shape=tuple(int(s) for s in shape),
-        payload=payload,
-        path=path,
-    )
 
 
 def rng_state() -> dict[str, Any]:

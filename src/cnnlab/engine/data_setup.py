@@ -30,20 +30,33 @@ def unknown_dataset(name: str) -> str:
     near = difflib.get_close_matches(canon, BUILTIN, n=1, cutoff=0.6)
     hint = f"; did you mean {near[0]}?" if near else ""
     return (
-        f"unknown dataset {name!r}: not one of {', '.join(BUILTIN)} "
-        f"and not an image folder{hint}"
+        f"unknown dataset {name!r}: not one of {', '.join(BUILTIN)} and not an image folder{hint}"
     )
 
 
-def load_split(name: str, split: str, data_dir: str | None = None, download: bool = True):
-    """One split of a built-in dataset, or the whole image folder."""
+def load_split(
+    name: str,
+    split: str,
+    data_dir: str | None = None,
+    download: bool = True,
+    *,
+    image_size: int | tuple[int, int] = 28,
+    channels: int = 1,
+):
+    """One split of a built-in dataset, or the whole image folder (resized to ``image_size``,
+    ``channels`` 1 = grayscale or 3 = RGB; built-in datasets are what they are)."""
     from cnnlab.data import load_dataset, load_image_folder
 
     if is_folder_dataset(name):
         if not Path(name).is_dir():
             raise DataError(unknown_dataset(name))
-        return load_image_folder(Path(name))
+        return load_image_folder(Path(name), input_size=image_size, channels=channels)
     return load_dataset(name, split=split, data_dir=data_dir, download=download)
+
+
+def folder_options(config: TrainConfig) -> dict[str, Any]:
+    """``load_split`` keywords for the config's image size and colour mode."""
+    return {"image_size": config.image_size, "channels": 3 if config.color_mode == "rgb" else 1}
 
 
 @dataclass
@@ -64,7 +77,8 @@ def prepare_data(
     """Load, limit, split and fit the normaliser (or reuse a checkpoint's split/normaliser)."""
     from cnnlab.data import Normalizer, Split, make_split
 
-    full = load_split(config.dataset, "train", config.data_dir, config.download)
+    opts = folder_options(config)
+    full = load_split(config.dataset, "train", config.data_dir, config.download, **opts)
     if config.limit_train is not None and config.limit_train < len(full.labels):
         full = full.subset(np.arange(config.limit_train))
     labels = full.labels.numpy()
@@ -82,7 +96,7 @@ def prepare_data(
         )
     train = full.subset(split.train)
     if config.validate_on == "test":
-        val = load_split(config.dataset, "test", config.data_dir, config.download)
+        val = load_split(config.dataset, "test", config.data_dir, config.download, **opts)
     else:
         val = full.subset(split.val) if len(split.val) else None
     if normalizer_state is not None:
@@ -125,4 +139,7 @@ def make_loader(config: TrainConfig, data: PreparedData, rank: int = 0, world_si
 def evaluation_set(config: TrainConfig, data_dir: str | None = None):
     """The set `cnnlab evaluate` reports on: the test split; for image folders, the whole folder
     is loaded and the caller restricts it to the checkpoint's validation indices."""
-    return load_split(config.dataset, "test", data_dir or config.data_dir, config.download)
+    return load_split(
+        config.dataset, "test", data_dir or config.data_dir, config.download,
+        **folder_options(config),
+    )  # fmt: skip

@@ -36,6 +36,7 @@ from typing import Any
 import torch
 
 from cnnlab.config import TrainConfig
+from cnnlab.engine.callbacks import Callback
 from cnnlab.errors import CnnlabError, ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -230,26 +231,16 @@ def summary_line(info: dict[str, Any]) -> str:
     )
 
 
-class DistributedInfo:
+class DistributedInfo(Callback):
     """fit() callback: rank 0 writes ``distributed.json`` into the run folder at the start."""
 
     def __init__(self, info: dict[str, Any]):
         self.info = info
 
-    def __getattr__(self, name: str):
-        if name.startswith("on_"):
-            return lambda *args, **kw: None
-        raise AttributeError(name)
-
     def on_train_begin(self, state: Any) -> None:
         if state.dist.is_main:
             path = Path(state.run_dir) / INFO_FILE
             path.write_text(json.dumps({**self.info, "run_dir": str(state.run_dir)}, indent=1))
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 def effective_config(config: TrainConfig, resume: str | Path | None) -> TrainConfig:
@@ -272,8 +263,9 @@ def fit_distributed(
 ):
     """``fit()`` as one process of a torchrun group; returns rank 0's run folder on every rank.
 
-    Only rank 0 gets ``progress`` and writes files. ``FitResult.images`` is the total over
-    all processes (so images / train_seconds is the group's throughput). ``on_start(info)`` is
+    Only rank 0 gets ``progress`` and writes files. The returned run's ``images`` (training
+    images seen) is the total over all processes (so images / train_seconds is the group's
+    throughput). ``on_start(info)`` is
     called on rank 0 with the :func:`describe` dict before training.
 
     >>> # torchrun --nproc-per-node 2 my_script.py, where my_script.py calls:

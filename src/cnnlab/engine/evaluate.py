@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -119,7 +119,7 @@ def _model_device(model: torch.nn.Module) -> torch.device:
         return torch.device("cpu")
 
 
-@dataclass
+@dataclass(repr=False)
 class EvalResult:
     """Metrics of one evaluation; ``per_class`` maps class name -> precision/recall/f1/support."""
 
@@ -127,8 +127,48 @@ class EvalResult:
     accuracy: float
     per_class: dict[str, dict[str, float]]
     confusion: np.ndarray  # (classes, classes): rows true, columns predicted
-    logits: torch.Tensor = field(repr=False)
-    labels: torch.Tensor = field(repr=False)
+    logits: torch.Tensor
+    labels: torch.Tensor
+    classes: tuple[str, ...] = ()
+    images: np.ndarray | None = None  # uint8 (N, C, H, W) evaluated, when known (pictures)
+    dataset: str = ""  # what was evaluated, for titles ("mnist test")
+
+    def __repr__(self) -> str:
+        on = f" on {len(self.labels):,} images" + (f" of {self.dataset}" if self.dataset else "")
+        return f"EvalResult(accuracy={self.accuracy:.4f}, loss={self.loss:.4f}{on})"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(
+            f"<tr><td>{html.escape(name)}</td><td>{m['precision']:.3f}</td>"
+            f"<td>{m['recall']:.3f}</td><td>{m['f1']:.3f}</td><td>{m['support']}</td></tr>"
+            for name, m in list(self.per_class.items())[:50]
+        )
+        return (
+            f"<p>{html.escape(repr(self))}</p><table><tr><th>class</th><th>precision</th>"
+            f"<th>recall</th><th>F1</th><th>support</th></tr>{rows}</table>"
+        )
+
+    def text(self) -> str:
+        """A human-readable table: overall numbers then one line per class."""
+        lines = [
+            f"{self.dataset or 'evaluation'} ({len(self.labels)} images): "
+            f"accuracy {self.accuracy:.2%}, loss {self.loss:.4f}",
+            f"{'class':<14}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}",
+        ]
+        for name, m in self.per_class.items():
+            lines.append(
+                f"{name[:13]:<14}{m['precision']:>10.4f}{m['recall']:>10.4f}"
+                f"{m['f1']:>10.4f}{m['support']:>9d}"
+            )
+        return "\n".join(lines)
+
+    def top_losses(self, k: int = 9) -> tuple[np.ndarray, np.ndarray]:
+        """Indices of the ``k`` images with the highest cross-entropy, and those losses."""
+        losses = F.cross_entropy(self.logits.float(), self.labels, reduction="none").numpy()
+        order = np.argsort(-losses, kind="stable")[: max(0, k)]
+        return order, losses[order]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (no logits)."""
@@ -164,7 +204,9 @@ def metrics_from_logits(
         for i, name in enumerate(classes)
     }
     accuracy = float(tp.sum() / max(1, len(labels)))
-    return EvalResult(loss, accuracy, per_class, confusion, logits, labels)
+    return EvalResult(
+        loss, accuracy, per_class, confusion, logits, labels, tuple(map(str, classes))
+    )
 
 
 def evaluate(

@@ -4,8 +4,9 @@ Order per step: forward -> loss -> backward -> optimiser -> scheduler -> callbac
 evaluation point (epoch end, or every ``eval_every`` steps): evaluate -> callbacks (early
 stopping, best checkpoint) -> log. ``train_seconds`` excludes evaluation time.
 
->>> from cnnlab.config import TrainConfig
->>> result = fit(TrainConfig(dataset="digits", epochs=1, runs_dir="/tmp/r"))  # doctest: +SKIP
+>>> run = fit("tutorial_cnn", "digits", epochs=1, runs_dir="/tmp/r", verbose=0)  # doctest: +SKIP
+>>> run.history[-1]["val_accuracy"] > 0.5  # doctest: +SKIP
+True
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ import torch
 
 from cnnlab.config import RESUMABLE, TrainConfig
 from cnnlab.engine import checkpoint as ckpt
-from cnnlab.engine.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from cnnlab.engine.callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar
 from cnnlab.engine.data_setup import PreparedData, make_loader, prepare_data
 from cnnlab.engine.device import autocast, bf16_supported, pick_device, seed_everything, set_threads
 from cnnlab.engine.evaluate import evaluate
 from cnnlab.engine.optim import build_loss, build_optimizer, build_scheduler
 from cnnlab.engine.runs import RunLog, new_run_dir
 from cnnlab.errors import ConfigError
+from cnnlab.run import Run
 
 log = logging.getLogger(__name__)
 
@@ -82,20 +84,6 @@ def _graceful_sigint(dist: Any):
 
 
 @dataclass
-class FitResult:
-    run_dir: Path
-    model: torch.nn.Module
-    history: list[dict[str, Any]]
-    best_metrics: dict[str, Any]
-    train_seconds: float
-    epochs: float = 0.0  # epochs trained (fractional when stopped mid-epoch)
-    steps: int = 0
-    stopped_early: bool = False
-    bf16: bool = False  # whether bf16 autocast was actually used
-    images: int = 0  # training images processed (this process, all epochs)
-
-
-@dataclass
 class TrainState:
     """Everything the loop and its callbacks share; ``save(which)`` writes a checkpoint."""
 
@@ -123,6 +111,7 @@ class TrainState:
     accum: dict[str, float] = field(default_factory=lambda: {"loss": 0.0, "correct": 0, "n": 0})
     resumed_from: Path | None = None
     best_state: dict | None = None  # best weights of a resumed run (for restore_best_weights)
+    callback_states: dict[str, Any] = field(default_factory=dict)  # of the resumed checkpoint
 
     @property
     def has_validation(self) -> bool:
@@ -131,7 +120,7 @@ class TrainState:
     def payload(self) -> dict[str, Any]:
         return {
             "format_version": ckpt.FORMAT_VERSION,
-            "model_args": dict(self.raw_model.cnnlab_args),
+            "model_args": model_args(self.raw_model),
             "flatten_order": ckpt.FLATTEN_ORDER,
             "model_state": {k: v.detach().cpu() for k, v in self.raw_model.state_dict().items()},
             "optimizer_state": self.optimizer.state_dict(),
@@ -162,38 +151,95 @@ class TrainState:
         folder = self.run_dir / "checkpoints"
         ckpt.save_checkpoint(folder / f"{which}.pt", payload)
         if which == "best":
-            ckpt.save_safetensors(folder / "best.safetensors", payload)
+            description = {k: payload[k] for k in ckpt.DESCRIPTION_KEYS}
+            ckpt.save_safetensors(folder / "best.safetensors", payload["model_state"], description)
+
+
+_DEFAULT = object()  # "no progress argument given": show a ProgressBar at ``verbose``
 
 
 def fit(
-    config: TrainConfig,
+    model: TrainConfig | str | torch.nn.Module | None = None,
+    dataset: str | None = None,
     *,
-    progress: Callback | None = None,
+    recipe: str | None = None,
+    verbose: int = 1,
+    progress: Any = _DEFAULT,
     callbacks: list[Callback] | tuple = (),
     resume: str | Path | None = None,
     dist: Any = None,
-) -> FitResult:
-    """Train ``config.model`` on ``config.dataset``; returns the run folder, model and history.
+    **options: Any,
+) -> Run:
+    """Train a model on a dataset; returns the trained :class:`~cnnlab.run.Run`.
 
-    ``resume``: a run version folder whose ``checkpoints/last.pt`` is continued exactly.
-    ``progress``/``callbacks`` receive the hooks of :class:`Callback` (the CLI's progress bar).
+    Args:
+        model: a registered model name, an ``nn.Module`` (trained in place), or a complete
+            :class:`~cnnlab.config.TrainConfig` (default: the recipe's model, else
+            ``tutorial_cnn``).
+        dataset: ``mnist``, ``fashion-mnist``, ``digits`` or a folder of class sub-folders.
+        recipe: a named starting point (``cnnlab.config.RECIPES``: ``fast``, ``notebook``...);
+            ``model``, ``dataset`` and ``options`` override it.
+        verbose: 1 = progress bar (plain lines when not a terminal), 2 = one line per
+            evaluation, 0 = silent.
+        progress: a callback drawing progress instead of the default :class:`ProgressBar`
+            (None: none).
+        callbacks: more :class:`~cnnlab.engine.callbacks.Callback` objects.
+        resume: a run version folder whose ``checkpoints/last.pt`` is continued exactly.
+        dist: a data-parallel context (:mod:`cnnlab.engine.distributed`).
+        **options: any :class:`~cnnlab.config.TrainConfig` field (``epochs=1``,
+            ``max_steps=100``, ``image_size=64``, ``color_mode="rgb"``...).
+
     Ctrl-C (SIGINT) finishes the current batch, saves ``last`` and raises
     :class:`TrainingInterrupted`.
+
+    >>> run = fit("tutorial_cnn", "digits", epochs=1, verbose=0)  # doctest: +SKIP
     """
     dist = dist or SingleProcess()
-    state = _setup(config, resume, dist)
+    config, module = _resolve(model, dataset, recipe, options)
+    if progress is _DEFAULT:
+        progress = ProgressBar(verbose) if verbose and dist.is_main else None
+    state = _setup(config, resume, dist, module)
     with _graceful_sigint(dist) as interrupt:
         return _train(state, progress, callbacks, interrupt)
 
 
-def _train(state: TrainState, progress: Any, callbacks: Any, interrupt: dict) -> FitResult:
+def _resolve(
+    model: Any, dataset: str | None, recipe: str | None, options: dict[str, Any]
+) -> tuple[TrainConfig, torch.nn.Module | None]:
+    """The TrainConfig of a fit() call, and the module to train when one was given."""
+    from cnnlab.config import resolve_config
+
+    if isinstance(model, TrainConfig):
+        if recipe is not None:
+            raise ConfigError("recipe= goes with a model name, not with a complete TrainConfig")
+        base, module, name = model, None, None
+    else:
+        base = resolve_config(recipe=recipe)
+        module = model if isinstance(model, torch.nn.Module) else None
+        name = model_args(module)["name"] if module is not None else model
+        if name is not None and not isinstance(name, str):
+            raise ConfigError(f"model={model!r} is not a model name, nn.Module or TrainConfig")
+    overrides = dict(options)
+    if name is not None and name != base.model:
+        overrides.setdefault("model", name)
+        overrides.setdefault("model_kwargs", {})  # the recipe's options were for its model
+    if dataset is not None:
+        overrides["dataset"] = str(dataset)
+    return (base.with_overrides(**overrides) if overrides else base), module
+
+
+def model_args(model: torch.nn.Module) -> dict[str, Any]:
+    """What rebuilds ``model``: its ``cnnlab_args`` (a plain module: just its class name)."""
+    return dict(getattr(model, "cnnlab_args", None) or {"name": type(model).__name__})
+
+
+def _train(state: TrainState, progress: Any, callbacks: Any, interrupt: dict) -> Run:
     config = state.config
     extra = [c for c in (*callbacks, progress) if c is not None]
     state.callbacks = _standard_callbacks(config, state.has_validation) + extra
     if state.resumed_from is not None:
-        saved = ckpt.load_checkpoint(state.resumed_from)["callbacks"]
         for cb in state.callbacks:
-            cb.load_state_dict(saved.get(type(cb).__name__, {}) or {})
+            cb.load_state_dict(state.callback_states.get(type(cb).__name__, {}) or {})
     device = next(state.raw_model.parameters()).device
     use_bf16 = config.bf16 and bf16_supported(device)
     if config.bf16 and not use_bf16:
@@ -202,17 +248,27 @@ def _train(state: TrainState, progress: Any, callbacks: Any, interrupt: dict) ->
     _loop(state, build_loss(config), use_bf16, interrupt)
     _call(state, "on_train_end")
     stopper = next((c for c in state.callbacks if isinstance(c, EarlyStopping)), None)
-    return FitResult(
+    best = state.run_dir / "checkpoints" / "best.pt"
+    return Run(
+        model=state.raw_model.eval(),
+        classes=state.data.classes,
+        input_shape=state.data.input_shape,
+        normalizer=state.data.normalizer,
+        dataset=config.dataset,
+        model_args=model_args(state.raw_model),
+        config=config,
+        history=[dict(r) for r in state.history],
+        metrics=dict(state.best_metrics),
+        path=best if best.is_file() else None,
+        format="checkpoint" if best.is_file() else "memory",
         run_dir=state.run_dir,
-        model=state.raw_model,
-        history=state.history,
-        best_metrics=state.best_metrics,
+        split=state.data.split.to_dict(),
         train_seconds=state.train_seconds,
         epochs=state.step / state.steps_per_epoch,
         steps=state.step,
+        images=state.images,
         stopped_early=bool(stopper and stopper.stopped_step is not None),
         bf16=use_bf16,
-        images=state.images,
     )
 
 
@@ -270,7 +326,9 @@ def _loop(state: TrainState, loss_fn: Any, use_bf16: bool, interrupt: dict) -> N
     state.train_seconds = time.perf_counter() - start - eval_seconds
 
 
-def _setup(config: TrainConfig, resume: str | Path | None, dist: Any) -> TrainState:
+def _setup(
+    config: TrainConfig, resume: str | Path | None, dist: Any, module: torch.nn.Module | None
+) -> TrainState:
     """Seed, build data/model/optimiser, create or reopen the run folder, restore a checkpoint."""
     from cnnlab.models import create_model
 
@@ -286,14 +344,18 @@ def _setup(config: TrainConfig, resume: str | Path | None, dist: Any) -> TrainSt
     seed_everything(config.seed, config.deterministic)
     device = pick_device(config.device)
     data = _prepare_data_main_first(config, payload, dist)
-    channels, size = data.input_shape[0], data.input_shape[-1]
-    model = create_model(
-        config.model,
-        in_channels=channels,
-        num_classes=len(data.classes),
-        input_size=size,
-        **config.model_kwargs,
-    ).to(device)
+    channels, size = data.input_shape[0], tuple(data.input_shape[1:])
+    if module is None:
+        model = create_model(
+            config.model,
+            in_channels=channels,
+            num_classes=len(data.classes),
+            input_size=size if size[0] != size[1] else size[0],
+            **config.model_kwargs,
+        )
+    else:
+        model = _check_module(module, channels, len(data.classes))
+    model = model.to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     init_seconds = _whiten(model, data, device) if config.whiten and payload is None else 0.0
@@ -322,6 +384,17 @@ def _setup(config: TrainConfig, resume: str | Path | None, dist: Any) -> TrainSt
     if dist.is_main:
         (run_dir / "config.yaml").write_text(config.to_yaml())
     return state
+
+
+def _check_module(module: torch.nn.Module, channels: int, num_classes: int) -> torch.nn.Module:
+    """A model built by the caller must fit the data (its cnnlab_args say what it was built for)."""
+    args = getattr(module, "cnnlab_args", None) or {}
+    for key, want in (("in_channels", channels), ("num_classes", num_classes)):
+        if key in args and args[key] != want:
+            raise ConfigError(
+                f"the model was built with {key}={args[key]}, the dataset needs {key}={want}"
+            )
+    return module
 
 
 WHITEN_IMAGES = 1024  # training images whose patches set the whitening filters
@@ -381,6 +454,7 @@ def _restore(state: TrainState, payload: dict[str, Any]) -> None:
     state.history = [dict(r) for r in payload["history"]]
     state.best_metrics = dict(payload.get("metrics") or {})
     state.resumed_from = state.run_dir / "checkpoints" / "last.pt"
+    state.callback_states = dict(payload.get("callbacks") or {})
     for folder in (state.run_dir, state.run_dir / "checkpoints"):
         ckpt.remove_stale_temps(folder)  # left by a killed run
     best = state.run_dir / "checkpoints" / "best.pt"

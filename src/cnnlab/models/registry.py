@@ -33,18 +33,27 @@ _REGISTRY: dict[str, ModelEntry] = {}
 def register_model(name: str) -> Callable[[Builder], Builder]:
     """Register a model builder under ``name`` (a decorator).
 
+    Registering the same function again (a notebook cell run twice: same module and qualified
+    name) replaces the entry silently. A *different* function under a taken name is an error,
+    so a new model cannot shadow a built-in one by accident.
+
     >>> @register_model("tiny_demo")
     ... def tiny_demo(in_channels, num_classes, input_size, *, width=4):
     ...     '''A demo.'''
     ...     ...
     >>> "tiny_demo" in list_models()
     True
+    >>> tiny_demo = register_model("tiny_demo")(tiny_demo)  # the cell run again: harmless
     >>> _ = _REGISTRY.pop("tiny_demo")
     """
 
     def decorator(builder: Builder) -> Builder:
-        if name in _REGISTRY:
-            raise ValueError(f"model {name!r} is already registered")
+        old = _REGISTRY.get(name)
+        if old is not None and _qualified(old.builder) != _qualified(builder):
+            raise CnnlabError(
+                f"model {name!r} is already registered to {_qualified(old.builder)}; "
+                f"choose another name for {_qualified(builder)}"
+            )
         sig = inspect.signature(builder)
         options = {
             p.name: p.default
@@ -56,6 +65,10 @@ def register_model(name: str) -> Callable[[Builder], Builder]:
         return builder
 
     return decorator
+
+
+def _qualified(func: Builder) -> str:
+    return f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', repr(func))}"
 
 
 def list_models() -> list[str]:

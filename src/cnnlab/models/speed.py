@@ -1,6 +1,6 @@
 """speednet: the fastest net to 99% MNIST on a 2-core CPU (see README.md, "Training speed").
 
-Measured on this project's CPU (bench/_explore.py, bench/train.py), three shape choices matter:
+Measured on this project's CPU (bench/train.py), three shape choices matter:
 
 - **Space-to-depth stem.** ``PixelUnshuffle(2)`` turns a (1, 28, 28) image into (4, 14, 14) for
   free, so the first convolution runs on a quarter of the positions with 4 input channels.

@@ -1,6 +1,6 @@
-"""The web demo: a FastAPI app around a loaded :class:`cnnlab.predict.Predictor`.
+"""The web demo: a FastAPI app around a loaded :class:`cnnlab.run.Run`.
 
-``cnnlab.serve.app.create_app(predictor, settings)`` builds the app (the ``serve`` extra:
+``cnnlab.serve.app.create_app(run, settings)`` builds the app (the ``serve`` extra:
 ``pip install 'cnnlab[serve]'``); ``cnnlab serve RUN`` runs it with uvicorn. ``codec`` holds the
 request decoding rules, ``service`` what one request does, ``static/`` the pages. ``explain``
 computes what every layer does to one image (the ``/explain`` page, routes in ``explain_api``);

@@ -1,4 +1,4 @@
-"""The FastAPI app: ``create_app(predictor, settings)``.
+"""The FastAPI app: ``create_app(run, settings)``.
 
 Endpoints: ``POST /predict`` (multipart field ``file``, a JSON body ``{"image": "<base64>"}``
 or a raw ``image/*`` body), ``GET /healthz``, ``GET /model``, ``GET /`` (the drawing page) and
@@ -7,8 +7,8 @@ is read with a byte budget (``Content-Length`` and the streamed size) before any
 and inference runs in Starlette's thread pool behind a semaphore so a burst of large photos cannot
 exhaust memory or block the event loop.
 
->>> from cnnlab.predict import Predictor  # doctest: +SKIP
->>> app = create_app(Predictor.load("runs/tutorial_cnn-mnist"))  # doctest: +SKIP
+>>> import cnnlab  # doctest: +SKIP
+>>> app = create_app(cnnlab.load("runs/tutorial_cnn-mnist"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -138,15 +138,15 @@ PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(predictor: Any, settings: ServeSettings | None = None) -> FastAPI:
-    """Build the app around an already loaded predictor (loaded once, shared by requests).
+def create_app(run: Any, settings: ServeSettings | None = None) -> FastAPI:
+    """Build the app around an already loaded run (loaded once, shared by requests).
 
     Args:
-        predictor: a :class:`cnnlab.predict.Predictor` (any backend).
+        run: a :class:`cnnlab.run.Run` (any format: checkpoint, safetensors, ONNX...).
         settings: limits; defaults to :class:`ServeSettings`.
     """
     settings = settings or ServeSettings()
-    service = InferenceService(predictor, settings)
+    service = InferenceService(run, settings)
     app = FastAPI(
         title="cnnlab",
         version=_version(),

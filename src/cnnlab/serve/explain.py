@@ -187,18 +187,16 @@ class Explainer:
             module.register_forward_hook(self._post_hook(layer.name))
 
     @classmethod
-    def from_predictor(cls, predictor: Any) -> Explainer:
-        """The explainer of a loaded :class:`cnnlab.predict.Predictor` with a torch backend."""
+    def from_run(cls, run: Any) -> Explainer:
+        """The explainer of a loaded :class:`cnnlab.run.Run` whose model is a torch module."""
         import torch
 
-        backend = predictor.backend
-        model = getattr(backend, "model", None)
-        if not isinstance(model, torch.nn.Module):
+        if not isinstance(run.model, torch.nn.Module):
             raise CnnlabError(
-                f"the explainer needs a PyTorch checkpoint (.pt or .safetensors); this model is "
-                f"served by {type(backend).__name__}"
+                f"the explainer needs a PyTorch checkpoint (.pt or .safetensors); this model was "
+                f"loaded from {run.format}"
             )
-        return cls(model, backend.normalizer, predictor.input_shape, predictor.classes)
+        return cls(run.model, run.normalizer, run.input_shape, run.classes)
 
     # -- hooks ------------------------------------------------------------------------------
     def _pre_hook(self, name: str):

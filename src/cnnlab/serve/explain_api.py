@@ -190,7 +190,7 @@ def explain_router(app: FastAPI) -> APIRouter:
         with lock:
             if "explainer" not in cache:
                 try:
-                    cache["explainer"] = Explainer.from_predictor(app.state.service.predictor)
+                    cache["explainer"] = Explainer.from_run(app.state.service.run)
                 except CnnlabError as exc:
                     raise HTTPException(409, str(exc)) from None
             return cache["explainer"]
@@ -305,7 +305,7 @@ def explain_router(app: FastAPI) -> APIRouter:
     def samples() -> dict[str, Any]:
         """A few test images of the model's dataset as PNGs (empty when the data is not here)."""
         if "samples" not in cache:
-            cache["samples"] = test_samples(app.state.service.predictor)
+            cache["samples"] = test_samples(app.state.service.run)
         return {"samples": cache["samples"]}
 
     return router
@@ -336,24 +336,21 @@ def activations_document(ex: Explainer, image: np.ndarray, start: float) -> dict
     }
 
 
-def test_samples(predictor: Any, n: int = SAMPLES) -> list[dict[str, Any]]:
+def test_samples(run: Any, n: int = SAMPLES) -> list[dict[str, Any]]:
     """Up to ``n`` test images (one per class first) as base64 PNGs with their labels."""
     from PIL import Image
 
     from cnnlab.data import load_image_folder
     from cnnlab.engine.data_setup import is_folder_dataset, load_split
 
-    backend = predictor.backend
-    payload = getattr(getattr(backend, "loaded", None), "payload", None) or {}
-    data_dir = (payload.get("config") or {}).get("data_dir")
-    c, h, w = predictor.input_shape
+    c, h, w = run.input_shape
     try:
-        if not backend.dataset:
+        if not run.dataset:
             return []
-        if is_folder_dataset(backend.dataset):  # in the model's own size and colours
-            ds = load_image_folder(backend.dataset, input_size=(h, w), channels=c)
+        if is_folder_dataset(run.dataset):  # in the model's own size and colours
+            ds = load_image_folder(run.dataset, input_size=(h, w), channels=c)
         else:
-            ds = load_split(backend.dataset, "test", data_dir=data_dir, download=False)
+            ds = load_split(run.dataset, "test", data_dir=run.data_dir(), download=False)
     except (CnnlabError, OSError):  # no local copy of the data: the page offers none
         return []
     labels = ds.labels[:2000].tolist()
@@ -373,7 +370,7 @@ def test_samples(predictor: Any, n: int = SAMPLES) -> list[dict[str, Any]]:
         out.append(
             {
                 "label": int(labels[i]),
-                "class_name": predictor.classes[labels[i]],
+                "class_name": run.classes[labels[i]],
                 "png": base64.b64encode(buf.getvalue()).decode("ascii"),
             }
         )

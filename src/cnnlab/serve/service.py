@@ -1,9 +1,9 @@
 """What one request does, without HTTP: decode -> preprocess -> infer -> encode the answer.
 
-:class:`InferenceService` wraps a loaded :class:`cnnlab.predict.Predictor`. It uses the same
-``preprocess`` as ``cnnlab predict`` and the predictor's own backend for the probabilities, so
-the server and the CLI agree; for torch backends it also captures the first convolution's output
-with a forward hook for the page's feature-map panel.
+:class:`InferenceService` wraps a loaded :class:`cnnlab.run.Run`. It uses the run's own
+``prepare`` and ``predict_arrays``, as ``cnnlab predict`` does, so the server and the CLI agree;
+for torch models it also captures the first convolution's output with a forward hook for the
+page's feature-map panel.
 """
 
 from __future__ import annotations
@@ -27,15 +27,15 @@ class InferenceService:
     """Thread-safe single-image inference for the server.
 
     Args:
-        predictor: a loaded ``cnnlab.predict.Predictor`` (any backend).
+        run: a loaded :class:`cnnlab.run.Run` (any format).
         settings: a :class:`cnnlab.serve.app.ServeSettings`.
     """
 
-    def __init__(self, predictor: Any, settings: Any) -> None:
-        self.predictor = predictor
+    def __init__(self, run: Any, settings: Any) -> None:
+        self.run = run
         self.settings = settings
         self._slots = threading.BoundedSemaphore(max(1, settings.max_concurrent))
-        self._torch = _torch_model(predictor)
+        self._torch = _torch_model(run)
         self._conv_name, conv = _first_conv(self._torch)
         self._local = threading.local()  # each worker thread captures its own request's maps
         if conv is not None:
@@ -80,14 +80,14 @@ class InferenceService:
                 f"unsupported image format {_format_name(data)}: send PNG, JPEG or WebP"
             )
         try:
-            return self.predictor.prepare(img)  # the same path as `cnnlab predict`
+            return self.run.prepare(img)  # (C, H, W): the same path as `cnnlab predict`
         except (ValueError, OSError) as exc:  # CnnlabError is a ValueError
             raise ImageError(f"cannot preprocess the upload: {exc}") from None
 
     def warm_up(self) -> None:
         """Run one blank image through the model so the first user does not pay for it."""
-        blank = np.zeros((1, *self.predictor.input_shape), dtype=np.float32)
-        self.predictor.predict_arrays(blank)
+        blank = np.zeros((1, *self.run.input_shape), dtype=np.float32)
+        self.run.predict_arrays(blank)
 
     def _capture(self, _module, _inputs, output) -> None:
         store = getattr(self._local, "maps", None)
@@ -98,7 +98,7 @@ class InferenceService:
         """The prediction for one (C, H, W) image, and the first conv's maps for torch models."""
         self._local.maps = [] if self._has_maps else None
         try:
-            pred = self.predictor.predict_arrays(x[None])[0]
+            pred = self.run.predict_arrays(x[None])[0]
             maps = self._local.maps[0] if self._local.maps else None
         finally:
             self._local.maps = None
@@ -108,7 +108,7 @@ class InferenceService:
     def info(self) -> dict[str, Any]:
         """The GET /model document (computed once)."""
         if self._info is None:
-            self._info = _describe(self.predictor, self._torch)
+            self._info = _describe(self.run, self._torch)
         return self._info
 
 
@@ -124,12 +124,11 @@ def _format_name(data: bytes) -> str:
         return "unknown"
 
 
-def _torch_model(predictor: Any):
-    """The predictor's torch module, or None for ONNX Runtime."""
+def _torch_model(run: Any):
+    """The run's torch module, or None for ONNX Runtime."""
     import torch
 
-    model = getattr(predictor.backend, "model", None)
-    return model if isinstance(model, torch.nn.Module) else None
+    return run.model if isinstance(run.model, torch.nn.Module) else None
 
 
 def _first_conv(model) -> tuple[str | None, Any]:
@@ -143,20 +142,16 @@ def _first_conv(model) -> tuple[str | None, Any]:
     return None, None
 
 
-def _describe(predictor: Any, model) -> dict[str, Any]:
-    backend = predictor.backend
-    payload = getattr(getattr(backend, "loaded", None), "payload", None) or {}
-    manifest = getattr(backend, "manifest", None) or {}
-    args = payload.get("model_args") or manifest.get("model_args") or {}
-    accuracy, split = _accuracy(payload.get("metrics") or manifest.get("metrics") or {})
+def _describe(run: Any, model) -> dict[str, Any]:
+    accuracy, split = _accuracy(run.metrics)
     info: dict[str, Any] = {
-        "model": args.get("name"),
-        "model_args": args,
-        "dataset": getattr(backend, "dataset", ""),
-        "classes": list(predictor.classes),
-        "style": predictor.style,
-        "input_shape": list(predictor.input_shape),
-        "backend": type(backend).__name__,
+        "model": run.model_args.get("name"),
+        "model_args": run.model_args,
+        "dataset": run.dataset,
+        "classes": list(run.classes),
+        "style": run.style,
+        "input_shape": list(run.input_shape),
+        "format": run.format,
         "accuracy": accuracy,
         "accuracy_split": split,
         "params": None,
@@ -167,7 +162,7 @@ def _describe(predictor: Any, model) -> dict[str, Any]:
         try:
             from cnnlab.models.summary import summary
 
-            info["summary"] = summary(model, input_size=tuple(predictor.input_shape)).to_text()
+            info["summary"] = summary(model, input_size=tuple(run.input_shape)).to_text()
         except Exception:  # a summary is a nicety; /model must still answer
             info["summary"] = None
     return info

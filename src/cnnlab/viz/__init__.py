@@ -1,11 +1,13 @@
 """Pictures of what a CNN computes: each a function returning a matplotlib Figure.
 
-Every ``plot_*`` function returns ``(figure, data)`` where ``data`` holds the arrays drawn
-(so tests and notebooks can check the numbers), and :func:`save_figure` writes the PNG
-atomically. Submodules are imported on first use, so ``import cnnlab.viz`` stays cheap.
+Every ``plot_*`` function returns a ``matplotlib.figure.Figure`` (Jupyter shows it inline; no
+pyplot state, no backend switch); the arrays drawn come from the matching data function
+(``conv_steps``, ``feature_maps``, ``receptive_field``, ``saliency``...), and :func:`save_figure`
+writes the PNG atomically. Submodules are imported on first use, so ``import cnnlab.viz`` stays
+cheap.
 
 >>> from cnnlab import viz
->>> fig, steps = viz.plot_conv_modes()          # notebook 000's 2D example
+>>> fig = viz.plot_conv_modes()                 # notebook 000's 2D example
 >>> viz.save_figure(fig, "conv.png")            # doctest: +SKIP
 """
 
@@ -42,8 +44,10 @@ _EXPORTS = {
     "plot_invariance": "invariance",
     "plot_samples": "samples",
     "sample_images": "samples",
-    "write_curves": "run_pictures",
-    "evaluate_run": "run_pictures",
+    "plot_curves": "training",
+    "plot_confusion": "training",
+    "plot_top_losses": "training",
+    "top_losses": "training",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -28,9 +28,17 @@ POSITIVE = "viridis"  # non-negative activations and probabilities
 HEAT = "inferno"  # overlays (Grad-CAM) on a gray image
 
 
+class NotebookFigure(Figure):
+    """A ``Figure`` that Jupyter shows as a PNG by itself (``_repr_png_``), even when pyplot
+    and its inline backend were never loaded; where they were, their own display wins."""
+
+    def _repr_png_(self) -> bytes:
+        return figure_png_bytes(self)
+
+
 def new_figure(width: float, height: float) -> Figure:
     """A constrained-layout figure of ``width`` x ``height`` inches with an Agg canvas."""
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    fig = NotebookFigure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 

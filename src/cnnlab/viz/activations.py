@@ -56,10 +56,10 @@ _FORMULAS = {
 }
 
 
-def plot_activations(curves: ActivationCurves | None = None) -> tuple[Figure, ActivationCurves]:
+def plot_activations(curves: ActivationCurves | None = None) -> Figure:
     """Four panels: ReLU, sigmoid, tanh, and softmax of notebook 000's logits (bars).
 
-    >>> fig, curves = plot_activations()
+    >>> fig = plot_activations()
     >>> len(fig.axes)
     4
     """
@@ -85,4 +85,4 @@ def plot_activations(curves: ActivationCurves | None = None) -> tuple[Figure, Ac
     ax.set_ylim(0, 1.12)
     ax.set_title(r"softmax: $e^{z_j}\,/\,\Sigma_k\, e^{z_k}$", fontsize=11)
     ax.legend(fontsize=8, loc="upper left")
-    return fig, c
+    return fig

@@ -215,14 +215,14 @@ def plot_conv_modes(
     stride: int | tuple[int, int] = 1,
     flip: bool = True,
     modes: tuple[Padding, ...] = MODES,
-) -> tuple[Figure, list[ConvSteps]]:
+) -> Figure:
     """The padding modes side by side: padded input with the first and last window, output.
 
     The red window is the first step (the slid kernel's values in red in its cells) and the
     blue dashed one the last; the output cells they produce are outlined in the same colours.
 
-    >>> fig, steps = plot_conv_modes()
-    >>> [s.output.shape for s in steps]
+    >>> fig = plot_conv_modes()
+    >>> [conv_steps(NOTEBOOK_X, NOTEBOOK_W, padding=m).output.shape for m in MODES]
     [(6, 6), (4, 4), (2, 2)]
     """
     all_steps = [conv_steps(x, w, padding=m, stride=stride, flip=flip) for m in modes]
@@ -267,7 +267,7 @@ def plot_conv_modes(
         f"2D {kind}: padded X (gray = zero padding) with {op} in red, first and last step",
         fontsize=10,
     )
-    return fig, all_steps
+    return fig
 
 
 def plot_conv_steps(
@@ -277,12 +277,12 @@ def plot_conv_steps(
     stride: int | tuple[int, int] = 1,
     flip: bool = True,
     max_steps: int = 36,
-) -> tuple[Figure, ConvSteps]:
+) -> Figure:
     """One mode, every step: X, W and the slid kernel, then one panel per output cell, then Y.
 
-    >>> fig, steps = plot_conv_steps(padding="valid")
-    >>> len(steps.positions)
-    4
+    >>> fig = plot_conv_steps(padding="valid")
+    >>> [ax.get_title() for ax in fig.axes][:4]
+    ['X', 'W', 'rot180(W), slid', 'Y[0,0] = 25']
     """
     steps = conv_steps(x, w, padding=padding, stride=stride, flip=flip)
     n = len(steps.positions)
@@ -314,4 +314,4 @@ def plot_conv_steps(
     sh, sw = steps.stride
     stride_text = f"{sh}" if sh == sw else f"({sh}, {sw})"
     fig.suptitle(f"2D {kind}, padding {steps.label}, stride {stride_text}", fontsize=11)
-    return fig, steps
+    return fig

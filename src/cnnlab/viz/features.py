@@ -9,8 +9,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from cnnlab.errors import CnnlabError
+from cnnlab.run import Run
+from cnnlab.run import as_run as load_run
 from cnnlab.viz._grid import DIVERGING, GRAY, POSITIVE, new_figure, show, symmetric_limits
-from cnnlab.viz.model_input import ModelInput, Run, load_input, load_run
+from cnnlab.viz.model_input import ModelInput, load_input
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def feature_maps(run, image, *, which: str = "best", data_dir=None) -> FeatureMa
 
 def plot_feature_maps(
     run, image, *, max_channels: int = 8, which: str = "best", data_dir=None
-) -> tuple[Figure, FeatureMaps]:
+) -> Figure:
     """One row per conv/pool layer with its first ``max_channels`` maps; the input on top.
 
     Signed maps (conv outputs before their ReLU) use a diverging map centred on zero,
@@ -122,7 +124,7 @@ def plot_feature_maps(
         "dark-to-yellow: values >= 0",
         fontsize=8,
     )
-    return fig, fm
+    return fig
 
 
 def _show_map(ax, data: np.ndarray, signed: bool) -> None:

@@ -112,7 +112,7 @@ def plot_filter_grid(
     crop: Crop | str | None = None,
     boundary: str = "zero",
     scale: str = "auto",
-) -> tuple[Figure, FilterResult]:
+) -> Figure:
     """Original and filtered images in a grid; kernels underneath; a zoomed crop row."""
     r = filter_images(image, kernels, crop=crop, boundary=boundary, scale=scale)
     cols = 1 + len(r.kernels)
@@ -153,7 +153,7 @@ def plot_filter_grid(
         _kernel_panel(fig.add_subplot(grid[1, c]), k, f"{k.shape[0]}x{k.shape[1]}")
     where = f", crop rows {r.crop[0]}:{r.crop[1]} cols {r.crop[2]}:{r.crop[3]}" if r.crop else ""
     fig.suptitle(f"{name} {h}x{w}, {boundary} boundary{where}", fontsize=10)
-    return fig, r
+    return fig
 
 
 @dataclass(frozen=True)
@@ -165,8 +165,8 @@ class LearnedFilters:
 
 def learned_filters(run, *, layer: str | None = None, which: str = "best") -> LearnedFilters:
     """The weights of ``layer`` (default: the first conv layer) of a run or model."""
+    from cnnlab.run import as_run as load_run
     from cnnlab.viz.features import feature_layers
-    from cnnlab.viz.model_input import load_run
 
     r = load_run(run, which)
     convs = [(n, m) for n, m in feature_layers(r.model) if "Conv" in type(m).__name__]
@@ -182,7 +182,7 @@ def learned_filters(run, *, layer: str | None = None, which: str = "best") -> Le
 
 def plot_learned_filters(
     run, *, layer: str | None = None, which: str = "best", max_filters: int = 64
-) -> tuple[Figure, LearnedFilters]:
+) -> Figure:
     """Every kernel of a conv layer on one shared diverging scale (red +, blue -, white 0).
 
     Single-channel layers draw one panel per filter; RGB inputs draw each filter in colour;
@@ -222,4 +222,4 @@ def plot_learned_filters(
         shown_all = out_c <= max_filters
     shown = "" if shown_all else " (first ones)"
     fig.suptitle(f"{lf.run_name}: {lf.layer} kernels {out_c}x{in_c}x{kh}x{kw}{shown}", fontsize=10)
-    return fig, lf
+    return fig

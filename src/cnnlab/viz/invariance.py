@@ -14,8 +14,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from cnnlab.errors import CnnlabError
+from cnnlab.run import Run
+from cnnlab.run import as_run as load_run
 from cnnlab.viz._grid import GRAY, POSITIVE, new_figure, show
-from cnnlab.viz.model_input import ModelInput, Run, load_input, load_run
+from cnnlab.viz.model_input import ModelInput, load_input
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def shift_probabilities(
 
 def plot_invariance(
     run, image, *, max_shift: int = 6, vs=None, which: str = "best", data_dir=None
-) -> tuple[Figure, Invariance]:
+) -> Figure:
     """The image, one heat map per run (rows: dy, columns: dx), and the dy=0 / dx=0 profiles."""
     inv = shift_probabilities(
         run, image, max_shift=max_shift, vs=vs, which=which, data_dir=data_dir
@@ -146,4 +148,4 @@ def plot_invariance(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.suptitle("translation invariance: the image shifted by -k..k pixels", fontsize=10)
-    return fig, inv
+    return fig

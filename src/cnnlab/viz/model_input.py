@@ -1,19 +1,21 @@
 """Turning RUN and IMAGE arguments into a model and one normalised input tensor.
 
-RUN is a run folder, a checkpoint file, an already loaded ``LoadedModel`` or a bare
-``nn.Module``. IMAGE is a file, ``"china"`` / ``"flower"``, ``"test:N"`` (test image N of the
-run's dataset) or an array already at the model's input size with values in [0, 1].
+RUN is a :class:`cnnlab.run.Run`, anything :func:`cnnlab.load` opens, or a bare ``nn.Module``
+(turned into a Run by :func:`cnnlab.run.as_run`). IMAGE is a
+file, ``"china"`` / ``"flower"``, ``"test:N"`` (test image N of the run's dataset), a PIL image,
+or an array / tensor (at the model's input size it is used as it is, see ``Run.predict``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cnnlab.errors import CnnlabError, ImageError
+from cnnlab.run import Run
 
 
 @dataclass
@@ -26,67 +28,17 @@ class ModelInput:
     name: str  # what to call it in titles
 
 
-@dataclass
-class Run:
-    """The parts of a loaded run the pictures need."""
-
-    model: Any  # torch.nn.Module in eval mode
-    normalizer: Any  # cnnlab.data.Normalizer or None (inputs used as they are)
-    classes: tuple[str, ...]
-    dataset: str
-    input_shape: tuple[int, int, int]
-    name: str
-    config: dict = field(default_factory=dict)  # the training config stored in the checkpoint
-    path: Path | None = None  # the checkpoint file
-
-    def data_dir(self, override: str | Path | None = None) -> str | None:
-        """Where to look for the run's dataset: the override, else where training found it."""
-        return str(override) if override else self.config.get("data_dir")
-
-
-def load_run(run: Any, which: str = "best") -> Run:
-    """A :class:`Run` from a run folder / checkpoint path, a ``LoadedModel`` or an ``nn.Module``."""
-    import torch
-
-    if isinstance(run, Run):
-        return run
-    if isinstance(run, torch.nn.Module):
-        args = getattr(run, "cnnlab_args", {}) or {}
-        c, size = int(args.get("in_channels", 1)), args.get("input_size", 28)
-        h, w = (size, size) if isinstance(size, int) else tuple(size)
-        classes = tuple(str(i) for i in range(int(args.get("num_classes", 10))))
-        name = str(args.get("name", type(run).__name__))
-        return Run(run.eval(), None, classes, "", (c, int(h), int(w)), name)
-    if hasattr(run, "model") and hasattr(run, "normalizer"):
-        loaded = run
-    else:
-        from cnnlab.engine.checkpoint import load_model
-
-        loaded = load_model(run, which=which)
-    args = getattr(loaded.model, "cnnlab_args", {}) or {}
-    name = str(args.get("name", type(loaded.model).__name__))
-    return Run(
-        model=loaded.model.eval(),
-        normalizer=loaded.normalizer,
-        classes=tuple(loaded.classes),
-        dataset=loaded.dataset,
-        input_shape=tuple(loaded.input_shape),
-        name=name,
-        config=dict(loaded.payload.get("config") or {}),
-        path=getattr(loaded, "path", None),
-    )
-
-
 def _from_dataset(spec: str, run: Run, data_dir: str | Path | None) -> tuple[np.ndarray, int, str]:
-    from cnnlab.data import load_dataset
-
     try:
         index = int(spec.split(":", 1)[1])
     except ValueError:
         raise CnnlabError(f"image {spec!r}: expected test:N with an integer N") from None
     if not run.dataset:
         raise CnnlabError(f"image {spec!r}: the run does not name its dataset")
-    ds = load_dataset(run.dataset, "test", data_dir=run.data_dir(data_dir))
+    from cnnlab.engine.data_setup import load_split
+
+    c, h, w = run.input_shape
+    ds = load_split(run.dataset, "test", run.data_dir(data_dir), image_size=(h, w), channels=c)
     if not 0 <= index < len(ds):
         raise CnnlabError(f"image {spec!r}: index out of range 0..{len(ds) - 1}")
     img = ds.images[index].numpy().astype(np.float64) / 255.0  # (C, H, W)
@@ -98,13 +50,14 @@ def _from_file(spec: Any, run: Run) -> np.ndarray:
     from PIL import Image
 
     from cnnlab.images import SAMPLE_IMAGES, load_named_image, read_image
-    from cnnlab.predict import preprocess_channels, style_for
 
     if isinstance(spec, str) and spec in SAMPLE_IMAGES:
         pil = Image.fromarray((load_named_image(spec) * 255 + 0.5).astype(np.uint8))
+    elif isinstance(spec, Image.Image):
+        pil = spec
     else:
         pil = read_image(spec)
-    arr = np.asarray(preprocess_channels(pil, style_for(run.dataset), run.input_shape))
+    arr = np.asarray(run.prepare(pil))
     if arr.shape != tuple(run.input_shape):
         raise ImageError(
             f"image {spec}: preprocessed to {arr.shape}, the model wants {run.input_shape}"
@@ -117,18 +70,15 @@ def load_input(image: Any, run: Run, data_dir: str | Path | None = None) -> Mode
     import torch
 
     c, h, w = run.input_shape
-    label, name = None, str(image) if not isinstance(image, np.ndarray) else "array"
-    if isinstance(image, np.ndarray):
-        arr = np.asarray(image, dtype=np.float64)
-        arr = arr[None] if arr.ndim == 2 else arr
-        if arr.shape[-2:] != (h, w) or arr.shape[0] not in (1, c):
-            raise ImageError(f"image array of shape {image.shape}: the model wants {(c, h, w)}")
-        arr = np.repeat(arr, c // arr.shape[0], axis=0)
-    elif isinstance(image, str) and image.startswith("test:"):
+    label = None
+    if isinstance(image, str) and image.startswith("test:"):
         arr, label, name = _from_dataset(image, run, data_dir)
+    elif isinstance(image, str | Path):
+        arr, name = _from_file(image, run), Path(str(image)).name
     else:
-        arr = _from_file(image, run)
-        name = Path(str(image)).name
+        arr, name = run.prepare(image).astype(np.float64), type(image).__name__
+        if arr.shape[0] != c:
+            raise ImageError(f"image of shape {arr.shape}: the model wants {(c, h, w)}")
     x = torch.from_numpy(np.clip(arr, 0.0, 1.0).astype(np.float32))[None]
     tensor = run.normalizer(x) if run.normalizer is not None else x
     display = arr[0] if c == 1 else np.moveaxis(arr, 0, -1)

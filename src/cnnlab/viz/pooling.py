@@ -83,7 +83,7 @@ def pool_images(image, size: int = 2, crop: Crop | str | None = None) -> PoolRes
     )
 
 
-def plot_pooling(image, size: int = 2, crop: Crop | str | None = None) -> tuple[Figure, PoolResult]:
+def plot_pooling(image, size: int = 2, crop: Crop | str | None = None) -> Figure:
     """Five panels: the (cropped) photo, max pool, average pool, depth-wise max and mean.
 
     Every panel is drawn at the same size, so the pooled images show their coarser pixels.
@@ -105,4 +105,4 @@ def plot_pooling(image, size: int = 2, crop: Crop | str | None = None) -> tuple[
     for ax, (data, title) in zip(axes, panels, strict=True):
         show(ax, data, title=title, cmap=GRAY, vmin=0, vmax=1)
     fig.suptitle(f"{image if isinstance(image, str) else 'image'}:{where}", fontsize=10)
-    return fig, r
+    return fig

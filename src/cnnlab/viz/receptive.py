@@ -21,9 +21,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from cnnlab.errors import CnnlabError
+from cnnlab.run import Run
+from cnnlab.run import as_run as load_run
 from cnnlab.viz._grid import GRAY, HEAT, new_figure, show
 from cnnlab.viz.features import feature_layers
-from cnnlab.viz.model_input import ModelInput, Run, load_input, load_run
+from cnnlab.viz.model_input import ModelInput, load_input
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ def plot_receptive_field(
     unit: tuple[int, int] | None = None,
     which: str = "best",
     data_dir=None,
-) -> tuple[Figure, ReceptiveField]:
+) -> Figure:
     """Three panels: input with the theoretical window, the layer's map with the unit, and
     the effective receptive field (gradient magnitude) inside the theoretical window."""
     rf = receptive_field(run, image, layer=layer, unit=unit, which=which, data_dir=data_dir)
@@ -185,4 +187,4 @@ def plot_receptive_field(
     _outline(axes[2], rf.box, color="tab:red")
     fig.colorbar(im, ax=axes[2], shrink=0.8)
     fig.suptitle(f"{rf.run.name}: unit {rf.unit} of {rf.layer}, image {rf.image.name}", fontsize=10)
-    return fig, rf
+    return fig

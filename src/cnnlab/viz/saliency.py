@@ -15,9 +15,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from cnnlab.errors import CnnlabError
+from cnnlab.run import Run
+from cnnlab.run import as_run as load_run
 from cnnlab.viz._grid import DIVERGING, GRAY, HEAT, new_figure, show, symmetric_limits
 from cnnlab.viz.features import feature_layers
-from cnnlab.viz.model_input import ModelInput, Run, load_input, load_run
+from cnnlab.viz.model_input import ModelInput, load_input
 
 
 @dataclass(frozen=True)
@@ -102,9 +104,7 @@ def saliency(run, image, *, target=None, which: str = "best", data_dir=None) -> 
     return Saliency(t, probs, grad, np.abs(grad).max(0), cam, cam_small, inp, r)
 
 
-def plot_saliency(
-    run, image, *, target=None, which: str = "best", data_dir=None
-) -> tuple[Figure, Saliency]:
+def plot_saliency(run, image, *, target=None, which: str = "best", data_dir=None) -> Figure:
     """Four panels: input, signed gradient, |gradient|, Grad-CAM over the input."""
     s = saliency(run, image, target=target, which=which, data_dir=data_dir)
     fig = new_figure(11.5, 3.6)
@@ -140,4 +140,4 @@ def plot_saliency(
     else:
         axes[3].set_title("Grad-CAM: n/a\n(no conv feature map)", fontsize=9)
     fig.suptitle(f"{s.run.name}: {s.image.name}, explaining class {classes[s.target]}", fontsize=10)
-    return fig, s
+    return fig

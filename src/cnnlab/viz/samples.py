@@ -21,9 +21,17 @@ class SampleGrid:
 
 
 def sample_images(
-    dataset: str = "mnist", *, count: int = 32, split: str = "train", data_dir=None, seed: int = 0
+    dataset: str = "mnist",
+    *,
+    count: int = 32,
+    split: str = "train",
+    data_dir=None,
+    seed: int = 0,
+    image_size: int = 28,
+    color_mode: str = "grayscale",
 ) -> SampleGrid:
-    """``count`` random images of a dataset split (same ``seed``, same images).
+    """``count`` random images of a dataset split (same ``seed``, same images); an image
+    folder is read at ``image_size`` in ``color_mode`` (``grayscale`` or ``rgb``), as fit does.
 
     >>> g = sample_images("digits", count=4)
     >>> g.images.shape
@@ -33,7 +41,10 @@ def sample_images(
 
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 256:
         raise CnnlabError(f"count={count!r} must be an integer in 1..256")
-    ds = load_split(dataset, split, data_dir)
+    if color_mode not in ("grayscale", "rgb"):
+        raise CnnlabError(f"color_mode={color_mode!r} is not one of grayscale, rgb")
+    channels = 3 if color_mode == "rgb" else 1
+    ds = load_split(dataset, split, data_dir, image_size=image_size, channels=channels)
     n = len(ds)
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(n, size=min(count, n), replace=False))
@@ -43,10 +54,20 @@ def sample_images(
 
 
 def plot_samples(
-    dataset: str = "mnist", *, count: int = 32, split: str = "train", data_dir=None, seed: int = 0
-) -> tuple[Figure, SampleGrid]:
+    dataset: str = "mnist",
+    *,
+    count: int = 32,
+    split: str = "train",
+    data_dir=None,
+    seed: int = 0,
+    image_size: int = 28,
+    color_mode: str = "grayscale",
+) -> Figure:
     """The images in rows of 8, each titled with its class name."""
-    g = sample_images(dataset, count=count, split=split, data_dir=data_dir, seed=seed)
+    g = sample_images(
+        dataset, count=count, split=split, data_dir=data_dir, seed=seed,
+        image_size=image_size, color_mode=color_mode,
+    )  # fmt: skip
     n = len(g.labels)
     rows, cols = grid_shape(n)
     fig = new_figure(1.25 * cols + 0.2, 1.35 * rows + 0.5)
@@ -54,4 +75,4 @@ def plot_samples(
         title = f"{g.classes[g.labels[k]][:12]}"
         show(ax, to_display(g.images[k] / 255.0), cmap=GRAY, vmin=0, vmax=1, title=title)
     fig.suptitle(f"{g.name}: {n} random images (seed {seed})", fontsize=10)
-    return fig, g
+    return fig

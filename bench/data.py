@@ -1,4 +1,4 @@
-"""Measure IDX loading and BatchLoader throughput: ``python -m cnnlab.data.bench [--threads 1]``.
+"""Measure IDX loading and BatchLoader throughput: ``python bench/data.py [--threads 1]``.
 
 The numbers in README.md ("Datasets") come from this script.
 """
