@@ -144,14 +144,23 @@ def train_config_from_args(args: argparse.Namespace):
 
 
 def resume_from_args(args: argparse.Namespace):
-    """(run folder, config) for ``--resume``: its saved config plus the flags that may change."""
-    from cnnlab.config import TrainConfig
+    """(run folder, config) for ``--resume``: its saved config plus the flags that may change.
+
+    The recipe, YAML file and flags given are compared with the run's config: the same command
+    line with ``--resume`` added continues the run; a different value is refused by name.
+    """
+    from cnnlab.config import RECIPES, TrainConfig, read_yaml
     from cnnlab.engine.runs import find_resume_dir, resume_config
     from cnnlab.errors import ConfigError
 
-    if args.config or args.recipe:
-        raise ConfigError("--config and --recipe cannot be combined with --resume")
-    given = given_flags(args)
+    given: dict[str, Any] = {}
+    if args.recipe:
+        if args.recipe not in RECIPES:
+            raise ConfigError(f"unknown recipe {args.recipe!r}; choose from {', '.join(RECIPES)}")
+        given.update(RECIPES[args.recipe], recipe=args.recipe)
+    if args.config:
+        given.update(read_yaml(args.config))
+    given.update(given_flags(args))
     where = TrainConfig(
         **{k: given[k] for k in ("model", "dataset", "name", "runs_dir") if k in given}
     )
