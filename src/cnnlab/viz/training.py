@@ -119,7 +119,11 @@ def plot_worst_errors(
 
 
 class CurvesCallback:
-    """A fit() callback (duck-typed) that draws ``curves.png`` in the run folder at the end."""
+    """A fit() callback (duck-typed) that draws ``curves.png`` in the run folder at the end.
+
+    Drawn with Pillow (:mod:`cnnlab.viz.curves_png`), so a training run never imports
+    matplotlib.
+    """
 
     def __init__(self, filename: str = "curves.png"):
         self.filename = filename
@@ -134,8 +138,10 @@ class CurvesCallback:
         raise AttributeError(name)
 
     def on_train_end(self, state: Any) -> None:
+        from cnnlab.viz.curves_png import draw_curves
+
         if state.dist.is_main and state.history:
-            plot_curves(state.history, state.run_dir / self.filename)
+            draw_curves(state.history, state.run_dir / self.filename)
 
 
 def plot_inputs(
