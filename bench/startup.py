@@ -1,4 +1,4 @@
-"""How much of `cnnlab train --recipe fast` is training: wall time vs train_seconds vs `import torch`.
+"""How much of `cnnlab train --recipe fast` is training: wall vs train_seconds vs import torch.
 
 Each repeat runs, alternating, `python -c "import torch"` and `cnnlab train --recipe fast --json`
 (fresh processes, a temporary runs folder) and records the command's wall time and the
