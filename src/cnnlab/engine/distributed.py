@@ -37,6 +37,7 @@ import torch
 
 from cnnlab.config import TrainConfig
 from cnnlab.errors import CnnlabError, ConfigError, DataError
+from cnnlab.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -223,11 +224,15 @@ def summary_line(info: dict[str, Any]) -> str:
     'DDP: 2 processes (gloo, 1 thread each); global batch 150 = 2 x 75; lr 0.001 (not scaled)'
     """
     threads = info["threads_per_process"]
-    return (
+    line = (
         f"DDP: {info['world_size']} processes ({info['backend']}, {threads} thread"
         f"{'' if threads == 1 else 's'} each); global batch {info['global_batch_size']} = "
         f"{info['world_size']} x {info['per_process_batch_size']}; lr {info['lr']:g} (not scaled)"
     )
+    if "resumed_after_restart" in info:  # torchrun restarted the workers
+        where = info["resumed_after_restart"]
+        line += f"; restarted: resuming {where}" if where else "; restarted: no checkpoint yet"
+    return line
 
 
 class DistributedInfo:
@@ -243,8 +248,8 @@ class DistributedInfo:
 
     def on_train_begin(self, state: Any) -> None:
         if state.dist.is_main:
-            path = Path(state.run_dir) / INFO_FILE
-            path.write_text(json.dumps({**self.info, "run_dir": str(state.run_dir)}, indent=1))
+            info = {**self.info, "run_dir": str(state.run_dir)}
+            atomic_write_text(Path(state.run_dir) / INFO_FILE, json.dumps(info, indent=1))
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -276,6 +281,9 @@ def fit_distributed(
     all processes (so images / train_seconds is the group's throughput). ``on_start(info)`` is
     called on rank 0 with the :func:`describe` dict before training.
 
+    When torchrun restarts the workers of a job (``--max-restarts``), the new workers continue
+    the job's own run folder from its ``checkpoints/last.pt`` (see :func:`restart_run_dir`).
+
     >>> # torchrun --nproc-per-node 2 my_script.py, where my_script.py calls:
     >>> fit_distributed(TrainConfig(dataset="digits", epochs=1))  # doctest: +SKIP
     """
@@ -283,7 +291,15 @@ def fit_distributed(
 
     config = config.with_overrides(threads=per_process_threads(config))
     with process_group(config.device) as ctx:
+        restarted = resume is None and _job_restarted(ctx)
+        if restarted:  # rank 0 looks; everyone resumes the same folder (or starts afresh)
+            found = restart_run_dir(config) if ctx.is_main else None
+            found = ctx.broadcast(None if found is None else str(found))
+            resume = None if found is None else Path(found)
         info = describe(effective_config(config, resume), ctx)  # checks the batch divides
+        info.update(job_info())
+        if restarted:
+            info["resumed_after_restart"] = None if resume is None else str(resume)
         if ctx.is_main and on_start is not None:
             on_start(info)
         fetch_data_main_first(config, ctx)
@@ -299,6 +315,52 @@ def fit_distributed(
         result.images = int(ctx.all_reduce_sum(torch.tensor([result.images]))[0])
         ctx.barrier()  # nobody leaves (and tears down the group) while rank 0 still writes
     return result
+
+
+def job_info(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """torchrun's job id and this process's restart count, as recorded in ``distributed.json``.
+
+    >>> job_info({"TORCHELASTIC_RUN_ID": "mnist-7", "TORCHELASTIC_RESTART_COUNT": "1"})
+    {'job_id': 'mnist-7', 'restart_count': 1}
+    """
+    env = os.environ if environ is None else environ
+    return {
+        "job_id": env.get("TORCHELASTIC_RUN_ID", ""),
+        "restart_count": int(env.get("TORCHELASTIC_RESTART_COUNT", "0")),
+    }
+
+
+def _job_restarted(ctx: DistributedContext) -> bool:
+    """True when torchrun restarted the workers of any node of this job.
+
+    The max over all ranks: after a restart torchrun may give rank 0 to a node whose agent did
+    not count one (a node that only followed the others into the new rendezvous).
+    """
+    count = torch.tensor([job_info()["restart_count"]], dtype=torch.int64)
+    return int(ctx.all_reduce_sum(count)[0]) > 0
+
+
+def restart_run_dir(config: TrainConfig, environ: Mapping[str, str] | None = None) -> Path | None:
+    """The run folder this torchrun job started, if it holds a ``checkpoints/last.pt``.
+
+    Found by the job id (torchrun's ``--rdzv-id``) written into ``distributed.json``: the
+    newest version of ``<runs_dir>/<name>`` with the same id. None when the job id is unknown
+    or no checkpoint was written before the failure (training then starts again from step 0
+    in a new folder).
+    """
+    from cnnlab.engine.runs import versions
+
+    job = job_info(environ)["job_id"]
+    if not job:
+        return None
+    for run in reversed(versions(Path(config.runs_dir) / config.run_name)):
+        try:
+            info = json.loads((run / INFO_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if info.get("job_id") == job:
+            return run if (run / "checkpoints" / "last.pt").is_file() else None
+    return None
 
 
 def strip_nproc(argv: Sequence[str]) -> list[str]:
