@@ -14,6 +14,7 @@ Needs root (namespaces). On Debian ``iproute2`` is installed when ``ip`` is miss
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -49,6 +50,7 @@ RUN = {
     "seed": 3,
     "deterministic": True,
 }
+TRAIN_ARGS = ("--runs-dir", "runs", "--name", "nodes", "--threads", "1", "--json")
 STEPS_PER_EPOCH = 2000 // 50
 STEPS = 2 * STEPS_PER_EPOCH
 
@@ -81,7 +83,8 @@ def hosts(request):
         for netns, _, _ in pair:
             pids = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True)
             for pid in pids.stdout.split():  # leftovers of a failed test: ours
-                with_suppressed(os.kill, int(pid), signal.SIGKILL)
+                with contextlib.suppress(OSError):
+                    os.kill(int(pid), signal.SIGKILL)
             subprocess.run(["ip", "netns", "del", netns], capture_output=True)
 
     request.addfinalizer(remove)
@@ -96,13 +99,6 @@ def hosts(request):
     return pair
 
 
-def with_suppressed(fn, *args) -> None:
-    try:
-        fn(*args)
-    except OSError:
-        pass
-
-
 def _launch(hosts, work: Path, data: Path, job: str, *train: str) -> list[subprocess.Popen]:
     """One torchrun agent per namespace; the first hosts the rendezvous store."""
     master = hosts[0][2]
@@ -113,6 +109,9 @@ def _launch(hosts, work: Path, data: Path, job: str, *train: str) -> list[subpro
             "CNNLAB_DATA": str(data),
             "OMP_NUM_THREADS": "1",
             "GLOO_SOCKET_IFNAME": dev,  # the veth, not whatever the hostname resolves to
+            # A fresh worker store per attempt: torchrun's shared agent store keeps the first
+            # attempt's gloo addresses, and restarted workers dial the dead ones.
+            "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1",
         }
         cmd = ["ip", "netns", "exec", netns, sys.executable, "-m", "torch.distributed.run",
                "--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d",
@@ -159,7 +158,7 @@ def _config(work: Path, **extra) -> Path:
 def two_host_run(hosts, tmp_path_factory, shared_data):
     work = tmp_path_factory.mktemp("nodes")
     cfg = _config(work, checkpoint_every=5)
-    train = ("--config", str(cfg), "--runs-dir", "runs", "--name", "nodes", "--json")
+    train = ("--config", str(cfg), *TRAIN_ARGS)
     logs = _finish(_launch(hosts, work, shared_data, "straight", *train), work)
     return work, logs
 
@@ -191,7 +190,7 @@ def _wait_mid_epoch_checkpoint(path: Path, procs: list[subprocess.Popen]) -> int
             payload = load_checkpoint(path) if path.is_file() else None
         except Exception:  # replaced while reading: try again
             payload = None
-        if payload and 0 < payload["batch_in_epoch"] and payload["step"] < STEPS_PER_EPOCH:
+        if payload and payload["batch_in_epoch"] > 0 and payload["step"] < STEPS_PER_EPOCH:
             return payload["step"]
         time.sleep(0.05)
     pytest.fail("no mid-epoch checkpoint appeared")
@@ -216,7 +215,7 @@ def test_lost_worker_restarts_and_resumes_bit_identically(two_host_run, hosts, s
     work = straight_work.parent / "nodes-killed"
     work.mkdir()
     cfg = _config(work, checkpoint_every=5)
-    train = ("--config", str(cfg), "--runs-dir", "runs", "--name", "nodes", "--json")
+    train = ("--config", str(cfg), *TRAIN_ARGS)
     procs = _launch(hosts, work, shared_data, "killed", *train)
     run = work / "runs" / "nodes" / "version_0"
     try:
