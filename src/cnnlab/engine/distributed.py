@@ -79,6 +79,9 @@ class DistributedContext:
     local_rank: int
     backend: str
     device: torch.device
+    # broadcast rank 0's buffers before every forward (torch's default): needed only when
+    # evaluations fall inside an epoch (eval_every), where no hook runs between step and eval
+    buffers_every_step: bool = False
 
     @property
     def is_main(self) -> bool:
@@ -98,11 +101,29 @@ class DistributedContext:
         dist.barrier()
 
     def wrap_model(self, model: torch.nn.Module) -> torch.nn.Module:
-        """DistributedDataParallel: rank 0's weights are broadcast, gradients all-reduced."""
+        """DistributedDataParallel: rank 0's weights are broadcast, gradients all-reduced.
+
+        One collective per step: the gradient all-reduce. Buffers (batch-norm statistics) are
+        not broadcast before every forward (torch's default, a second collective per step)
+        unless ``buffers_every_step``; :class:`BufferSync` copies rank 0's to every rank
+        before each evaluation instead. Gradients live in DDP's buckets (no copy).
+        """
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=ids)
+        return DistributedDataParallel(
+            model,
+            device_ids=ids,
+            forward_sync_buffers=self.buffers_every_step,  # rank 0's are still copied at init
+            gradient_as_bucket_view=True,
+        )
+
+    def broadcast_buffers(self, model: torch.nn.Module) -> None:
+        """Copy rank 0's buffers (batch-norm running statistics) into every rank's model."""
+        import torch.distributed as dist
+
+        for buffer in model.buffers():
+            dist.broadcast(buffer.data, src=0)
 
     def broadcast(self, obj: Any) -> Any:
         """Rank 0's ``obj`` on every process (a picklable object)."""
@@ -235,6 +256,33 @@ def summary_line(info: dict[str, Any]) -> str:
     return line
 
 
+class BufferSync:
+    """fit() callback: every rank evaluates with rank 0's batch-norm statistics.
+
+    Training never reads the running statistics (batch norm uses the batch's), so they are
+    synchronised only where they are read: after the last step of an epoch and of training,
+    before the evaluation there. (With ``eval_every`` DDP broadcasts them every step, see
+    :meth:`DistributedContext.wrap_model`.) Checkpoints hold rank 0's.
+    """
+
+    def __init__(self, ctx: DistributedContext):
+        self.ctx = ctx
+
+    def __getattr__(self, name: str):
+        if name.startswith("on_"):
+            return lambda *args, **kw: None
+        raise AttributeError(name)
+
+    def on_batch_end(self, state: Any, logs: dict[str, Any]) -> None:
+        if state.epoch_done or state.step >= state.total_steps:
+            self.ctx.broadcast_buffers(state.raw_model)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
 class DistributedInfo:
     """fit() callback: rank 0 writes ``distributed.json`` into the run folder at the start."""
 
@@ -291,6 +339,7 @@ def fit_distributed(
 
     config = config.with_overrides(threads=per_process_threads(config))
     with process_group(config.device) as ctx:
+        ctx.buffers_every_step = config.eval_every is not None
         restarted = resume is None and _job_restarted(ctx)
         if restarted:  # rank 0 looks; everyone resumes the same folder (or starts afresh)
             found = restart_run_dir(config) if ctx.is_main else None
@@ -303,7 +352,7 @@ def fit_distributed(
         if ctx.is_main and on_start is not None:
             on_start(info)
         fetch_data_main_first(config, ctx)
-        extra = [*callbacks, DistributedInfo(info)]
+        extra = [BufferSync(ctx), *callbacks, DistributedInfo(info)]
         result = fit(
             config,
             progress=progress if ctx.is_main else None,
