@@ -4,16 +4,19 @@ The `fast` recipe's step (speednet, global batch 128, bf16 autocast, NHWC, fused
 in one process and in two torchrun processes on this machine's cores, for several ways of
 wrapping the model:
 
-    default       DistributedDataParallel(model) as torch builds it
-    no-buffers    broadcast_buffers=False: no broadcast of the BatchNorm statistics before
-                  every forward (each rank keeps its own; rank 0's are the ones saved)
+    default       DistributedDataParallel(model) as torch builds it: a broadcast of the
+                  batch-norm statistics before every forward, then the gradient all-reduce
+    no-buffers    forward_sync_buffers=False: the gradient all-reduce only
     fp16-grads    no-buffers + the fp16 compression hook (half the all-reduce bytes; torch's
                   bf16 hook needs NCCL, gloo reduces fp16)
-    cnnlab        what cnnlab's DistributedContext.wrap_model builds
+    cnnlab        what cnnlab's DistributedContext.wrap_model builds (no-buffers, gradients
+                  as views into DDP's buckets)
 
 In each two-process variant every rank also times, per step, the same forward + backward
 without synchronisation (`no_sync`: compute), a barrier (waiting for the slower rank) and a
-lone all-reduce of the gradient bytes. The split is reported per step in milliseconds.
+lone all-reduce of the gradient bytes. The split is reported per step in milliseconds, with the
+CPU time per step summed over the processes (less sensitive to other jobs than wall time).
+Variants run in --rounds interleaved rounds on fresh copies of the model; medians are reported.
 
     python bench/ddp.py                        # writes bench/results/ddp.{json,md}
     python bench/ddp.py --steps 60 --out /tmp/ddp
@@ -25,6 +28,7 @@ import argparse
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,7 +63,7 @@ def _wrap(model, variant: str, ctx):
 
     if variant == "cnnlab":
         return ctx.wrap_model(model)
-    wrapped = DDP(model, broadcast_buffers=variant == "default")
+    wrapped = DDP(model, forward_sync_buffers=variant == "default")
     if variant == "fp16-grads":
         wrapped.register_comm_hook(None, default_hooks.fp16_compress_hook)
     return wrapped
@@ -91,41 +95,62 @@ def _step(model, opt, x, y, sync: bool = True):
     return loss.item()
 
 
+def _timed(model, opt, batches, warmup: int, barrier) -> dict:
+    for x, y in batches[:warmup]:
+        _step(model, opt, x, y)
+    barrier()
+    t0, c0 = time.perf_counter(), time.process_time()
+    for x, y in batches[warmup:]:
+        _step(model, opt, x, y)
+    c1 = time.process_time()
+    barrier()
+    n = len(batches) - warmup
+    return {"step_ms": 1e3 * (time.perf_counter() - t0) / n, "cpu_ms": 1e3 * (c1 - c0) / n}
+
+
 def worker(args: argparse.Namespace) -> dict:
     """One process: time ``args.steps`` steps of each variant (DDP when under torchrun)."""
+    import copy
+
+    import torch
 
     from cnnlab.engine import distributed as ddp
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
-    config, model, loader, build_optimizer = _setup(rank, world, args.threads, args.limit)
+    config, base, loader, build_optimizer = _setup(rank, world, args.threads, args.limit)
     batches = _batches(loader, args.steps + args.warmup)
-    result = {"world_size": world, "threads": args.threads, "variants": {}}
+    rounds: dict[str, list[dict]] = {}
     if world == 1:
-        opt = build_optimizer(model.parameters(), config)
-        for x, y in batches[: args.warmup]:
-            _step(model, opt, x, y)
-        t0 = time.perf_counter()
-        for x, y in batches[args.warmup :]:
-            _step(model, opt, x, y)
-        per_step = (time.perf_counter() - t0) / args.steps
-        result["variants"]["single"] = {"step_ms": 1e3 * per_step}
-        return result
-    with ddp.process_group("cpu") as ctx:
-        for variant in VARIANTS:
-            wrapped = _wrap(model, variant, ctx)
+        for _ in range(args.rounds):
+            model = copy.deepcopy(base)
             opt = build_optimizer(model.parameters(), config)
-            for x, y in batches[: args.warmup]:
-                _step(wrapped, opt, x, y)
-            ctx.barrier()
-            t0 = time.perf_counter()
-            for x, y in batches[args.warmup :]:
-                _step(wrapped, opt, x, y)
-            ctx.barrier()
-            step = (time.perf_counter() - t0) / args.steps
-            split = _split(wrapped, opt, batches[args.warmup :], ctx)
-            result["variants"][variant] = {"step_ms": 1e3 * step, **split}
-    return result
+            rounds.setdefault("single", []).append(
+                _timed(model, opt, batches, args.warmup, lambda: None)
+            )
+        return {"world_size": 1, "threads": args.threads, "variants": _medians(rounds)}
+    with ddp.process_group("cpu") as ctx:
+        for _ in range(args.rounds):
+            for variant in VARIANTS:
+                model = copy.deepcopy(base)
+                wrapped = _wrap(model, variant, ctx)
+                opt = build_optimizer(model.parameters(), config)
+                timing = _timed(wrapped, opt, batches, args.warmup, ctx.barrier)
+                timing.update(_split(wrapped, opt, batches[args.warmup :], ctx))
+                rounds.setdefault(variant, []).append(timing)
+                del wrapped
+        medians = _medians(rounds)
+        for timing in medians.values():  # CPU time of the group, not of rank 0 alone
+            total = ctx.all_reduce_sum(torch.tensor([timing["cpu_ms"]], dtype=torch.float64))
+            timing["cpu_ms"] = float(total[0])
+    return {"world_size": world, "threads": args.threads, "variants": medians}
+
+
+def _medians(rounds: dict[str, list[dict]]) -> dict[str, dict]:
+    return {
+        name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        for name, runs in rounds.items()
+    }
 
 
 def _split(model, opt, batches, ctx) -> dict:
@@ -164,7 +189,8 @@ def launch(args: argparse.Namespace, nproc: int, threads: int) -> dict:
         out = Path(work) / "rank0.json"
         worker_args = [__file__, "--worker", "--threads", str(threads), "--steps",
                        str(args.steps), "--warmup", str(args.warmup), "--limit",
-                       str(args.limit), "--result", str(out)]  # fmt: skip
+                       str(args.limit), "--rounds", str(args.rounds),
+                       "--result", str(out)]  # fmt: skip
         if nproc == 1:
             cmd = [sys.executable, *worker_args]
         else:
@@ -183,18 +209,18 @@ def markdown(report: dict) -> str:
     lines = [
         f"speednet `fast` step (global batch 128, bf16, NHWC) on {m['cpu']} ({m['cores']} cores), "
         f"{m['date']}; load average {report['load_before']} before / {report['load_after']} after; "
-        f"{report['steps']} timed steps; milliseconds per step of the global batch.",
+        f"{report['steps']} timed steps x {report['rounds']} rounds (median); milliseconds per "
+        "step of the global batch; CPU ms summed over processes.",
         "",
-        "| setup | step ms | images/s | compute | waiting | all-reduce alone |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| setup | step ms | images/s | CPU ms per step | compute | waiting | all-reduce alone |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in report["rows"]:
         parts = [f"{row.get(k, float('nan')):.1f}" if k in row else "-"
                  for k in ("compute_ms", "wait_ms", "allreduce_ms")]  # fmt: skip
         lines.append(
             f"| {row['setup']} | {row['step_ms']:.1f} | {128e3 / row['step_ms']:,.0f} | "
-            + " | ".join(parts)
-            + " |"
+            f"{row['cpu_ms']:.1f} | " + " | ".join(parts) + " |"
         )
     return "\n".join(lines) + "\n"
 
@@ -213,6 +239,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--rounds", type=int, default=3, help="interleaved repetitions (median)")
     p.add_argument("--limit", type=int, default=20000, help="MNIST training images used")
     p.add_argument("--threads", type=int, default=1, help="(worker) threads of this process")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -238,6 +265,7 @@ def main() -> None:
         "load_before": load_before,
         "load_after": round(os.getloadavg()[0], 2),
         "steps": args.steps,
+        "rounds": args.rounds,
         "rows": rows,
         "command": "python bench/ddp.py " + " ".join(sys.argv[1:]),
     }
