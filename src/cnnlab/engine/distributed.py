@@ -14,6 +14,10 @@ Semantics (stated once, logged in every run as ``distributed.json``):
   global batch, raise ``batch_size`` and scale ``lr`` yourself (linear rule: k x batch, k x lr).
 - Rank 0 resolves (downloads) the data first while the others wait; only rank 0 writes the run
   folder (checkpoints, logs, pictures); every rank reads the same checkpoint on ``--resume``.
+- One collective per training step (the gradient all-reduce); rank 0's batch-norm statistics
+  are copied to every rank before each evaluation.
+- When torchrun restarts the workers (``--max-restarts``), the job resumes its own run folder
+  (found by torchrun's job id in ``distributed.json``) from ``checkpoints/last.pt``.
 
 >>> launched_by_torchrun({"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"})
 True
