@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import machine, write_report  # bench/ is on the path
+
 RESULTS = Path(__file__).resolve().parent / "results"
 VARIANTS = ("default", "no-buffers", "fp16-grads", "cnnlab")
 
@@ -225,16 +227,6 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def machine() -> dict:
-    with open("/proc/cpuinfo") as f:
-        model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
-    return {
-        "cpu": model,
-        "cores": len(os.sched_getaffinity(0)),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-    }
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=100)
@@ -269,11 +261,7 @@ def main() -> None:
         "rows": rows,
         "command": "python bench/ddp.py " + " ".join(sys.argv[1:]),
     }
-    stem = Path(args.out)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=1))
-    stem.with_suffix(".md").write_text(markdown(report))
-    print(markdown(report))
+    write_report(args.out, report, markdown)
 
 
 if __name__ == "__main__":

@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import machine, write_report  # bench/ is on the path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HEAVY = ("torch._dynamo", "sympy", "matplotlib", "scipy", "pandas")
@@ -78,18 +79,6 @@ def overhead_parts(recipe: str, cwd: str) -> dict[str, float]:
         hits = [v[3] for (f, _, fn), v in stats.items() if f.endswith(file_end) and fn == func]
         out[label] = round(max(hits), 3) if hits else 0.0
     return out
-
-
-def machine() -> dict:
-    model = "?"
-    with open("/proc/cpuinfo") as f:
-        model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
-    return {
-        "cpu": model,
-        "cores": len(os.sched_getaffinity(0)),
-        "python": platform.python_version(),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-    }
 
 
 def markdown(report: dict) -> str:
@@ -163,11 +152,7 @@ def main() -> None:
         "parts": parts,
         "command": "python bench/startup.py " + " ".join(sys.argv[1:]),
     }
-    stem = Path(args.out)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=1))
-    stem.with_suffix(".md").write_text(markdown(report))
-    print(markdown(report))
+    write_report(args.out, report, markdown)
 
 
 if __name__ == "__main__":
