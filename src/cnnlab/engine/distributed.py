@@ -343,13 +343,14 @@ def fit_distributed(
 
     config = config.with_overrides(threads=per_process_threads(config))
     with process_group(config.device) as ctx:
-        ctx.buffers_every_step = config.eval_every is not None
         restarted = resume is None and _job_restarted(ctx)
         if restarted:  # rank 0 looks; everyone resumes the same folder (or starts afresh)
             found = restart_run_dir(config) if ctx.is_main else None
             found = ctx.broadcast(None if found is None else str(found))
             resume = None if found is None else Path(found)
-        info = describe(effective_config(config, resume), ctx)  # checks the batch divides
+        effective = effective_config(config, resume)
+        ctx.buffers_every_step = effective.eval_every is not None
+        info = describe(effective, ctx)  # checks the batch divides
         info.update(job_info())
         if restarted:
             info["resumed_after_restart"] = None if resume is None else str(resume)
