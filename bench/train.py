@@ -7,6 +7,7 @@ test set is measured every 1/4 epoch with the training clock stopped.
     python bench/train.py                         # MNIST, 3 seeds (writes bench/results/train.*)
     python bench/train.py --dataset fashion-mnist # Fashion-MNIST with the best-fashion recipe
     python bench/train.py --seeds 1 --quick       # a fast check
+    python bench/train.py --only fast --seeds 10 --first-seed 100  # seeds not used for tuning
     python bench/train.py --threads 1 --slow-epochs 2  # on a busy shared machine
 
 Contenders (MNIST):
@@ -369,9 +370,11 @@ def _fmt_time(s, seeds: int | None = None) -> str:
 def markdown(report: dict) -> str:
     ds, th = report["dataset"], report["thresholds"]
     head = " | ".join(f"to {t:.1%}" for t in th)
+    seeds = report.get("seed_list", report["seeds"])
+    seeds = f"{seeds[0]}-{seeds[-1]}" if isinstance(seeds, list) else seeds
     lines = [
         f"Training on {ds} ({report['cpu']['model']}, {report['cpu']['cores']} cores; "
-        f"seeds {report['seeds']}; median (min-max); test accuracy every 1/4 epoch, "
+        f"seeds {seeds}; median (min-max); test accuracy every 1/4 epoch, "
         "evaluation excluded from the clock).",
         "",
         f"| contender | command | {head} | CPU-s to {th[1]:.1%} | final test acc | images/s "
@@ -404,6 +407,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="mnist", choices=sorted(CONTENDERS))
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0, help="seeds are first .. first+seeds-1")
     p.add_argument("--quick", action="store_true", help="1 epoch for the slow contenders")
     p.add_argument("--only", nargs="*", choices=sorted(COMMANDS), help="contenders to run")
     p.add_argument(
@@ -436,7 +440,7 @@ def main() -> None:
     cpu = cpu_peak()
     print(f"fp32 peak: {cpu['text']}", file=sys.stderr)
     runs: dict[str, list[dict]] = {n: [] for n in names}
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for name in names:  # alternate contenders within each seed: noise hits all alike
             cmd = [
                 sys.executable,
@@ -467,6 +471,7 @@ def main() -> None:
     report = {
         "dataset": args.dataset,
         "seeds": args.seeds,
+        "seed_list": list(range(args.first_seed, args.first_seed + args.seeds)),
         "quick": args.quick,
         "cpu": cpu,
         "thresholds": th,

@@ -165,6 +165,47 @@ def test_one_ddp_step_equals_one_single_process_step(tmp_path):
     assert moved > 1e-3  # the step really changed the weights
 
 
+# ----------------------------------- one collective per step; buffers synced for evaluation
+
+
+def _buffers_worker(out: Path) -> None:
+    """torchrun worker: a short speednet (batch norm) run; saves this rank's buffers."""
+    from cnnlab.data import digits  # noqa: F401  (the built-in dataset, no files)
+
+    config = TrainConfig(
+        model="speednet", dataset="digits", max_steps=6, batch_size=32, runs_dir=str(out)
+    )
+    result = ddp.fit_distributed(config)
+    torch.save(dict(result.model.named_buffers()), out / f"buffers{os.environ['RANK']}.pt")
+
+
+def test_ranks_evaluate_with_rank_zeros_batch_norm_statistics(tmp_path):
+    cmd = _torchrun(__file__, "buffers", str(tmp_path))
+    proc = subprocess.run(cmd, env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ranks = [torch.load(tmp_path / f"buffers{r}.pt", weights_only=True) for r in (0, 1)]
+    means = [k for k in ranks[0] if k.endswith("running_mean")]
+    assert means  # speednet has batch norm
+    for key, value in ranks[0].items():
+        assert torch.equal(ranks[1][key], value), key  # synchronised before the evaluation
+    assert not torch.equal(ranks[0][means[0]], torch.zeros_like(ranks[0][means[0]]))
+
+
+def test_ddp_wrapper_reduces_gradients_only(tmp_path):
+    import torch.distributed as dist
+
+    store = dist.FileStore(str(tmp_path / "store"), 1)
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        ctx = ddp.DistributedContext(0, 1, 0, "gloo", torch.device("cpu"))
+        model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.BatchNorm1d(3))
+        assert ctx.wrap_model(model).forward_sync_buffers is False  # one collective per step
+        ctx.buffers_every_step = True  # eval_every: evaluations fall between two steps
+        assert ctx.wrap_model(model).forward_sync_buffers is True
+    finally:
+        dist.destroy_process_group()
+
+
 # ---------------------------------------------------- (b), (c): `cnnlab train --nproc 2`
 
 
@@ -284,3 +325,5 @@ def test_kill_one_rank_then_resume_completes(two_rank_run, tmp_path, shared_data
 
 if __name__ == "__main__" and sys.argv[1:2] == ["step"]:
     _step_worker(Path(sys.argv[2]))
+if __name__ == "__main__" and sys.argv[1:2] == ["buffers"]:
+    _buffers_worker(Path(sys.argv[2]))

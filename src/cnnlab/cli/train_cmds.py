@@ -173,7 +173,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from cnnlab.engine import fit
     from cnnlab.engine.callbacks import ProgressBar
     from cnnlab.engine.loop import TrainingInterrupted
-    from cnnlab.viz.training import CurvesCallback
+    from cnnlab.viz.curves_png import CurvesCallback
 
     # DDP (engine/distributed.py): --nproc re-executes this command under torchrun; under
     # torchrun every rank trains, rank 0 alone prints and writes.
@@ -366,7 +366,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from cnnlab.errors import DataError
     from cnnlab.report import write_report
     from cnnlab.viz import save_figure
-    from cnnlab.viz.training import CurvesCallback
+    from cnnlab.viz.curves_png import CurvesCallback
 
     dataset = args.dataset
     if dataset not in ("mnist", "digits"):

@@ -14,6 +14,10 @@ Semantics (stated once, logged in every run as ``distributed.json``):
   global batch, raise ``batch_size`` and scale ``lr`` yourself (linear rule: k x batch, k x lr).
 - Rank 0 resolves (downloads) the data first while the others wait; only rank 0 writes the run
   folder (checkpoints, logs, pictures); every rank reads the same checkpoint on ``--resume``.
+- One collective per training step (the gradient all-reduce); rank 0's batch-norm statistics
+  are copied to every rank before each evaluation.
+- When torchrun restarts the workers (``--max-restarts``), the job resumes its own run folder
+  (found by torchrun's job id in ``distributed.json``) from ``checkpoints/last.pt``.
 
 >>> launched_by_torchrun({"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"})
 True
@@ -38,6 +42,7 @@ import torch
 from cnnlab.config import TrainConfig
 from cnnlab.engine.callbacks import Callback
 from cnnlab.errors import CnnlabError, ConfigError, DataError
+from cnnlab.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +84,9 @@ class DistributedContext:
     local_rank: int
     backend: str
     device: torch.device
+    # broadcast rank 0's buffers before every forward (torch's default): needed only when
+    # evaluations fall inside an epoch (eval_every), where no hook runs between step and eval
+    buffers_every_step: bool = False
 
     @property
     def is_main(self) -> bool:
@@ -98,11 +106,29 @@ class DistributedContext:
         dist.barrier()
 
     def wrap_model(self, model: torch.nn.Module) -> torch.nn.Module:
-        """DistributedDataParallel: rank 0's weights are broadcast, gradients all-reduced."""
+        """DistributedDataParallel: rank 0's weights are broadcast, gradients all-reduced.
+
+        One collective per step: the gradient all-reduce. Buffers (batch-norm statistics) are
+        not broadcast before every forward (torch's default, a second collective per step)
+        unless ``buffers_every_step``; :class:`BufferSync` copies rank 0's to every rank
+        before each evaluation instead. Gradients live in DDP's buckets (no copy).
+        """
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=ids)
+        return DistributedDataParallel(
+            model,
+            device_ids=ids,
+            forward_sync_buffers=self.buffers_every_step,  # rank 0's are still copied at init
+            gradient_as_bucket_view=True,
+        )
+
+    def broadcast_buffers(self, model: torch.nn.Module) -> None:
+        """Copy rank 0's buffers (batch-norm running statistics) into every rank's model."""
+        import torch.distributed as dist
+
+        for buffer in model.buffers():
+            dist.broadcast(buffer.data, src=0)
 
     def broadcast(self, obj: Any) -> Any:
         """Rank 0's ``obj`` on every process (a picklable object)."""
@@ -224,11 +250,42 @@ def summary_line(info: dict[str, Any]) -> str:
     'DDP: 2 processes (gloo, 1 thread each); global batch 150 = 2 x 75; lr 0.001 (not scaled)'
     """
     threads = info["threads_per_process"]
-    return (
+    line = (
         f"DDP: {info['world_size']} processes ({info['backend']}, {threads} thread"
         f"{'' if threads == 1 else 's'} each); global batch {info['global_batch_size']} = "
         f"{info['world_size']} x {info['per_process_batch_size']}; lr {info['lr']:g} (not scaled)"
     )
+    if "resumed_after_restart" in info:  # torchrun restarted the workers
+        where = info["resumed_after_restart"]
+        line += f"; restarted: resuming {where}" if where else "; restarted: no checkpoint yet"
+    return line
+
+
+class BufferSync:
+    """fit() callback: every rank evaluates with rank 0's batch-norm statistics.
+
+    Training never reads the running statistics (batch norm uses the batch's), so they are
+    synchronised only where they are read: after the last step of an epoch and of training,
+    before the evaluation there. (With ``eval_every`` DDP broadcasts them every step, see
+    :meth:`DistributedContext.wrap_model`.) Checkpoints hold rank 0's.
+    """
+
+    def __init__(self, ctx: DistributedContext):
+        self.ctx = ctx
+
+    def __getattr__(self, name: str):
+        if name.startswith("on_"):
+            return lambda *args, **kw: None
+        raise AttributeError(name)
+
+    def on_batch_end(self, state: Any, logs: dict[str, Any]) -> None:
+        if state.epoch_done or state.step >= state.total_steps:
+            self.ctx.broadcast_buffers(state.raw_model)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 class DistributedInfo(Callback):
@@ -239,8 +296,8 @@ class DistributedInfo(Callback):
 
     def on_train_begin(self, state: Any) -> None:
         if state.dist.is_main:
-            path = Path(state.run_dir) / INFO_FILE
-            path.write_text(json.dumps({**self.info, "run_dir": str(state.run_dir)}, indent=1))
+            info = {**self.info, "run_dir": str(state.run_dir)}
+            atomic_write_text(Path(state.run_dir) / INFO_FILE, json.dumps(info, indent=1))
 
 
 def effective_config(config: TrainConfig, resume: str | Path | None) -> TrainConfig:
@@ -268,6 +325,9 @@ def fit_distributed(
     throughput). ``on_start(info)`` is
     called on rank 0 with the :func:`describe` dict before training.
 
+    When torchrun restarts the workers of a job (``--max-restarts``), the new workers continue
+    the job's own run folder from its ``checkpoints/last.pt`` (see :func:`restart_run_dir`).
+
     >>> # torchrun --nproc-per-node 2 my_script.py, where my_script.py calls:
     >>> fit_distributed(TrainConfig(dataset="digits", epochs=1))  # doctest: +SKIP
     """
@@ -275,11 +335,21 @@ def fit_distributed(
 
     config = config.with_overrides(threads=per_process_threads(config))
     with process_group(config.device) as ctx:
-        info = describe(effective_config(config, resume), ctx)  # checks the batch divides
+        restarted = resume is None and _job_restarted(ctx)
+        if restarted:  # rank 0 looks; everyone resumes the same folder (or starts afresh)
+            found = restart_run_dir(config) if ctx.is_main else None
+            found = ctx.broadcast(None if found is None else str(found))
+            resume = None if found is None else Path(found)
+        effective = effective_config(config, resume)
+        ctx.buffers_every_step = effective.eval_every is not None
+        info = describe(effective, ctx)  # checks the batch divides
+        info.update(job_info())
+        if restarted:
+            info["resumed_after_restart"] = None if resume is None else str(resume)
         if ctx.is_main and on_start is not None:
             on_start(info)
         fetch_data_main_first(config, ctx)
-        extra = [*callbacks, DistributedInfo(info)]
+        extra = [BufferSync(ctx), *callbacks, DistributedInfo(info)]
         result = fit(
             config,
             progress=progress if ctx.is_main else None,
@@ -291,6 +361,52 @@ def fit_distributed(
         result.images = int(ctx.all_reduce_sum(torch.tensor([result.images]))[0])
         ctx.barrier()  # nobody leaves (and tears down the group) while rank 0 still writes
     return result
+
+
+def job_info(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """torchrun's job id and this process's restart count, as recorded in ``distributed.json``.
+
+    >>> job_info({"TORCHELASTIC_RUN_ID": "mnist-7", "TORCHELASTIC_RESTART_COUNT": "1"})
+    {'job_id': 'mnist-7', 'restart_count': 1}
+    """
+    env = os.environ if environ is None else environ
+    return {
+        "job_id": env.get("TORCHELASTIC_RUN_ID", ""),
+        "restart_count": int(env.get("TORCHELASTIC_RESTART_COUNT", "0")),
+    }
+
+
+def _job_restarted(ctx: DistributedContext) -> bool:
+    """True when torchrun restarted the workers of any node of this job.
+
+    The max over all ranks: after a restart torchrun may give rank 0 to a node whose agent did
+    not count one (a node that only followed the others into the new rendezvous).
+    """
+    count = torch.tensor([job_info()["restart_count"]], dtype=torch.int64)
+    return int(ctx.all_reduce_sum(count)[0]) > 0
+
+
+def restart_run_dir(config: TrainConfig, environ: Mapping[str, str] | None = None) -> Path | None:
+    """The run folder this torchrun job started, if it holds a ``checkpoints/last.pt``.
+
+    Found by the job id (torchrun's ``--rdzv-id``) written into ``distributed.json``: the
+    newest version of ``<runs_dir>/<name>`` with the same id. None when the job id is unknown
+    or no checkpoint was written before the failure (training then starts again from step 0
+    in a new folder).
+    """
+    from cnnlab.engine.runs import versions
+
+    job = job_info(environ)["job_id"]
+    if not job:
+        return None
+    for run in reversed(versions(Path(config.runs_dir) / config.run_name)):
+        try:
+            info = json.loads((run / INFO_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if info.get("job_id") == job:
+            return run if (run / "checkpoints" / "last.pt").is_file() else None
+    return None
 
 
 def strip_nproc(argv: Sequence[str]) -> list[str]:

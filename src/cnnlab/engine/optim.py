@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 
@@ -29,13 +30,17 @@ def learning_rate(config: TrainConfig) -> float:
 
 
 def build_optimizer(params: Iterable, config: TrainConfig) -> torch.optim.Optimizer:
-    """sgd (momentum, nesterov), adam, adamw, nadam or rmsprop with weight decay."""
+    """sgd (momentum, nesterov), adam, adamw, nadam or rmsprop with weight decay.
+
+    The optimiser is torch's own class in an eager-only subclass (see :func:`eager_only`), so
+    building and stepping it does not import ``torch._dynamo``.
+    """
     lr, wd = learning_rate(config), config.weight_decay
     name = config.optimizer
     params = list(params)
     fused = _fused(params)
     if name == "sgd":
-        return torch.optim.SGD(
+        return _EAGER["SGD"](
             params,
             lr=lr,
             momentum=config.momentum,
@@ -44,15 +49,63 @@ def build_optimizer(params: Iterable, config: TrainConfig) -> torch.optim.Optimi
             fused=fused,
         )
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd, fused=fused)
+        return _EAGER["Adam"](params, lr=lr, weight_decay=wd, fused=fused)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, fused=fused)
+        return _EAGER["AdamW"](params, lr=lr, weight_decay=wd, fused=fused)
     if name == "nadam":
-        return torch.optim.NAdam(params, lr=lr, weight_decay=wd)
+        return _EAGER["NAdam"](params, lr=lr, weight_decay=wd)
     # Keras's RMSprop defaults (rho=0.9, eps=1e-7) rather than torch's alpha=0.99.
-    return torch.optim.RMSprop(
+    return _EAGER["RMSprop"](
         params, lr=lr, alpha=0.9, eps=1e-7, momentum=config.momentum, weight_decay=wd
     )
+
+
+# Optimizer methods torch wraps so that torch.compile does not trace them; the wrapper imports
+# torch._dynamo (about 1.3 s, sympy included) on its first call, even in eager mode.
+_DYNAMO_WRAPPED = ("add_param_group", "zero_grad", "state_dict", "load_state_dict")
+
+
+def eager_only(cls: type[torch.optim.Optimizer]) -> type[torch.optim.Optimizer]:
+    """``cls`` with the methods torch wraps for torch.compile replaced by their eager bodies.
+
+    In eager mode the wrappers only switch torch.compile off and import ``torch._dynamo`` to
+    do so; ``step`` also imports it on every call to insert graph breaks. The subclass calls
+    the same bodies under the same grad mode, so the arithmetic, the ``state_dict`` format and
+    the class name are torch's. Do not ``torch.compile`` a loop that steps one of these.
+
+    >>> eager_only(torch.optim.SGD).__name__
+    'SGD'
+    """
+    members: dict[str, Any] = {"__module__": __name__, "__qualname__": cls.__name__}
+    for name in _DYNAMO_WRAPPED:
+        members[name] = _unwrapped(getattr(cls, name))
+    step_body = _unwrapped(cls.step)
+
+    def step(self: torch.optim.Optimizer, closure: Callable | None = None) -> Any:
+        with torch.set_grad_enabled(self.defaults.get("differentiable", False)):
+            return step_body(self, closure)
+
+    members["step"] = step
+    return type(cls.__name__, (cls,), members)
+
+
+def _unwrapped(method: Callable) -> Callable:
+    """The function under torch's decorators (``functools.wraps`` keeps it in ``__wrapped__``)."""
+    while hasattr(method, "__wrapped__"):
+        method = method.__wrapped__
+    return method
+
+
+_EAGER = {
+    cls.__name__: eager_only(cls)
+    for cls in (
+        torch.optim.SGD,
+        torch.optim.Adam,
+        torch.optim.AdamW,
+        torch.optim.NAdam,
+        torch.optim.RMSprop,
+    )
+}
 
 
 def _fused(params: list) -> bool | None:

@@ -1,8 +1,8 @@
 """Training pictures: learning curves, confusion matrix, the images with the highest loss.
 
 Each function returns a ``matplotlib.figure.Figure`` built without pyplot (shown inline by
-Jupyter, written with :func:`cnnlab.viz.save_figure`); no backend is switched. The engine never
-imports this module: the CLI passes :class:`CurvesCallback` into ``fit``.
+Jupyter, written with :func:`cnnlab.viz.save_figure`); no backend is switched. A training run
+never imports this module (its curves.png comes from :mod:`cnnlab.viz.curves_png`).
 
 >>> fig = plot_curves([{"epoch": 1, "train_loss": 1.0, "val_loss": 1.1}])
 >>> len(fig.axes)
@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from cnnlab.engine.callbacks import Callback
-from cnnlab.viz._grid import new_figure, save_figure
+from cnnlab.viz._grid import new_figure
 
 
 def plot_curves(history: Sequence[dict[str, Any]]) -> Figure:
@@ -106,17 +105,6 @@ def plot_top_losses(
         axes[0].text(0.5, 0.5, "no images", ha="center", va="center")
     fig.suptitle("highest loss (true -> predicted)")
     return fig
-
-
-class CurvesCallback(Callback):
-    """Draws ``curves.png`` in the run folder at the end of training (main process only)."""
-
-    def __init__(self, filename: str = "curves.png"):
-        self.filename = filename
-
-    def on_train_end(self, state: Any) -> None:
-        if state.dist.is_main and state.history:
-            save_figure(plot_curves(state.history), state.run_dir / self.filename)
 
 
 def plot_inputs(
