@@ -253,6 +253,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     import yaml
 
     path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"file not found: {path}")
     if not path.is_file():
         raise ConfigError(f"{path}: not a regular file")
     if path.stat().st_size > YAML_MAX_BYTES:

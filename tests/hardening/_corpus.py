@@ -295,9 +295,9 @@ OPS_CASES = [
          r"stride=-2 must be >= 1 for input of length 4"),
     Case("ops-outsize-stride-0", "ops", "outsize with stride 0",
          ops("outsize", "10", "3", "--stride", "0"), r"stride=0 .*"),
-    Case("ops-kernel-too-big", "ops", "a 4x4 kernel on a 3x3 input, 'valid'",
+    Case("ops-kernel-too-big", "ops", "a 4x4 kernel on a 3x3 input, 'valid', stride 2",
          ops("conv2d", "1,2,3;4,5,6;7,8,9", "--kernel", "1,1,1,1;1,1,1,1;1,1,1,1;1,1,1,1",
-             "--mode", "valid"),
+             "--mode", "valid", "--stride", "2"),
          r"kernel of size 4 is larger than the padded input of length 3 \(n=3, padding=\(0, 0\)\)"),
     Case("ops-outsize-too-big", "ops", "outsize: kernel 5 on input 3, no padding",
          ops("outsize", "3", "5"),
@@ -434,7 +434,7 @@ CONFIG_CASES = [
          train_flags("--optimizer", "adamm"),
          "optimizer='adamm' is not one of sgd, adam, adamw, nadam, rmsprop"),
     Case("config-zero-batch", "config", "--batch-size 0", train_flags("--batch-size", "0"),
-         "batch_size=0 must be positive"),
+         "batch_size=0 is out of range: must be >=1"),
 ]  # fmt: skip
 
 

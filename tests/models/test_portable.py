@@ -71,7 +71,8 @@ def test_plain_torch_rebuild_gives_the_same_logits(name, recipe, tmp_path):
     model = _trained_like(name)
     normalizer = {"kind": "meanstd", "mean": [[[0.13]]], "std": [[[0.31]]]}
     path = tmp_path / "best.safetensors"
-    ckpt.save_safetensors(path, _payload(model, normalizer))
+    payload = _payload(model, normalizer)
+    ckpt.save_safetensors(path, payload.pop("model_state"), payload)
     plain, meta = recipe["load_plain"](path)
     assert all(type(m).__module__.startswith("torch.") or type(m).__name__ == "Scale"
                for m in plain)  # fmt: skip
@@ -124,7 +125,8 @@ def test_metadata_is_json_and_names_every_tensor(tmp_path):
 
     model = _trained_like("fastnet")
     path = tmp_path / "m.safetensors"
-    ckpt.save_safetensors(path, _payload(model, {"kind": "unit"}))
+    payload = _payload(model, {"kind": "unit"})
+    ckpt.save_safetensors(path, payload.pop("model_state"), payload)
     with safe_open(str(path), framework="pt") as f:
         meta, keys = f.metadata(), set(f.keys())
     layers = json.loads(meta["layers"])
