@@ -277,6 +277,7 @@ class Run:
         limit: int | None = None,
         batch_size: int = 1000,
         fast: bool = False,
+        force: bool = False,
     ):
         """Test-set metrics (for the run's own image folder: its validation split).
 
@@ -286,6 +287,8 @@ class Run:
             limit: only the first ``limit`` images.
             batch_size: images per forward pass.
             fast: bf16 + channels_last through a fused TorchScript graph (CPU).
+            force: evaluate even when the dataset's class names differ from the model's
+                (the same number of classes is still required).
 
         Returns:
             an :class:`~cnnlab.engine.evaluate.EvalResult`: ``accuracy``, ``loss``,
@@ -295,7 +298,7 @@ class Run:
 
         from cnnlab.engine.evaluate import evaluate, metrics_from_logits
 
-        data, label = self._evaluation_data(dataset, data_dir, limit)
+        data, label = self._evaluation_data(dataset, data_dir, limit, force)
         if self.model is not None and self.session is None:
             from cnnlab.engine.device import bf16_supported
 
@@ -317,7 +320,9 @@ class Run:
         self.last_evaluation = result
         return result
 
-    def _evaluation_data(self, dataset: str | None, data_dir: Any, limit: int | None):
+    def _evaluation_data(
+        self, dataset: str | None, data_dir: Any, limit: int | None, force: bool = False
+    ):
         from cnnlab.engine.data_setup import is_folder_dataset, load_split
 
         name = dataset or self.dataset
@@ -342,9 +347,11 @@ class Run:
                 f"{name} images are {tuple(data.images.shape[1:])}, "
                 f"the model expects {self.input_shape}"
             )
-        if tuple(data.classes) != self.classes:
+        same_count = len(data.classes) == len(self.classes)
+        if tuple(data.classes) != self.classes and not (force and same_count):
+            hint = " (force=True / --force evaluates anyway)" if same_count else ""
             raise CnnlabError(f"{name} has classes {list(data.classes)[:10]}, the model was "
-                              f"trained on {list(self.classes)[:10]}")  # fmt: skip
+                              f"trained on {list(self.classes)[:10]}{hint}")  # fmt: skip
         return data, label
 
     def _evaluation(self, ev: Any = None):

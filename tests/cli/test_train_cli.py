@@ -118,3 +118,22 @@ def test_resume_applies_length_flags_whatever_their_value_and_refuses_the_rest(t
         assert exc.value.code == 2 and err.count("\n") == 1, err
         assert named in err and "cannot change when resuming" in err and "--epochs" in err
     assert (run / "checkpoints" / "last.pt").read_bytes() == before
+
+
+def test_evaluate_quiet_prints_the_accuracy_and_other_class_names_need_force(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert main(["train", *FAST, "--runs-dir", str(runs), "--max-steps", "5", "--quiet"]) == 0
+    run = next(runs.glob("*/version_0"))
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--quiet"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("accuracy 0.") and "digits test" in out[0]
+    # a digits model on Fashion-MNIST: ten classes with other names
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", str(run), "--dataset", "fashion-mnist", "--out", str(tmp_path / "f")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1
+    assert "T-shirt/top" in err and "--force" in err
+    argv = ["evaluate", str(run), "--dataset", "fashion-mnist", "--force", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "f")]) == 0
+    assert capsys.readouterr().out.startswith("accuracy 0.")
