@@ -19,10 +19,12 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cnnlab.errors import ImageError
-from cnnlab.fileio import atomic_write_bytes
+from cnnlab.fileio import atomic_write_bytes, read_regular_file
 
 # Largest image we decode (width x height); Pillow's own bomb guard is 89M and only warns below 2x.
 MAX_PIXELS = 40_000_000
+# Largest encoded image file read (a 40-Mpx PNG is far below it).
+MAX_FILE_BYTES = 256 * 1024 * 1024
 # scikit-learn's bundled sample photos, usable by name wherever an IMAGE is expected.
 SAMPLE_IMAGES = ("china", "flower")
 
@@ -59,8 +61,8 @@ def read_image(source: Source, *, max_pixels: int = MAX_PIXELS, name: str | None
             raise ImageError(f"image not found: {label}")
         if path.is_dir():
             raise ImageError(f"expected an image file, got a directory: {label}")
-        try:
-            data = path.read_bytes()
+        try:  # regular files only, size-capped: not /dev/zero, a FIFO or a 10 GB "photo"
+            data = read_regular_file(path, limit=MAX_FILE_BYTES, what="image", error=ImageError)
         except OSError as exc:
             raise ImageError(f"cannot read image {label}: {exc.strerror or exc}") from None
     if not data:

@@ -305,7 +305,9 @@ def collect_images(specs: Sequence[str | Path]) -> list[Path]:
             found = sorted(
                 p
                 for p in path.rglob("*")
-                if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+                if p.suffix.lower() in IMAGE_EXTENSIONS
+                and not p.name.startswith(".")
+                and not p.is_dir()  # a folder named x.png is skipped, as training does
             )
             if not found:
                 raise ImageError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in {path}")
