@@ -15,14 +15,23 @@ args, input shape, normaliser state, classes, dataset, style), ``normalizer`` an
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cnnlab.engine.validate import (
+    MAX_JSON_CHARS,
+    check_onnx_model,
+    check_payload,
+    check_text,
+    loads_json,
+    onnx_metadata,
+    rebuild_model,
+)
 from cnnlab.errors import CheckpointError
+from cnnlab.fileio import check_regular_file, read_regular_file
 
 MANIFEST_KEYS = ("model_args", "input_shape", "normalizer", "classes")
 
@@ -37,7 +46,8 @@ def _check_manifest(manifest: Any, source: Path) -> dict[str, Any]:
         raise CheckpointError(f"{source}: manifest lacks {', '.join(missing)}")
     if not isinstance(manifest["model_args"], dict) or "name" not in manifest["model_args"]:
         raise CheckpointError(f"{source}: manifest model_args has no model name")
-    manifest.setdefault("dataset", "")
+    manifest.update(check_payload(manifest, source))  # types, bounds, classes vs outputs
+    manifest["style"] = check_text(manifest.get("style"), source, "style")
     if not manifest.get("style"):
         from cnnlab.predict import style_for
 
@@ -49,33 +59,25 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     """Load and validate a JSON manifest written by ``cnnlab export --format safetensors``."""
     path = Path(path)
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        text = read_regular_file(path, limit=MAX_JSON_CHARS, what="manifest", error=CheckpointError)
     except FileNotFoundError:
         raise CheckpointError(f"manifest not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"manifest {path} is not valid JSON: {exc}") from None
-    return _check_manifest(manifest, path)
+    return _check_manifest(loads_json(text, path), path)
 
 
 def _embedded_manifest(weights: Path) -> dict[str, Any] | None:
     """The manifest stored in the safetensors header (ours, or the engine's per-key metadata)."""
-    from safetensors import safe_open
+    from cnnlab.engine.checkpoint import META_JSON, read_safetensors_metadata
 
-    try:
-        with safe_open(str(weights), framework="pt") as f:
-            meta = f.metadata() or {}
-    except Exception as exc:  # safetensors has its own error types
-        raise CheckpointError(f"cannot read safetensors file {weights}: {exc}") from None
+    data = read_regular_file(weights, what="safetensors file", error=CheckpointError)
+    meta = read_safetensors_metadata(data, weights)
     if "cnnlab_manifest" in meta:
-        return json.loads(meta["cnnlab_manifest"])
+        return loads_json(meta["cnnlab_manifest"], weights, "metadata 'cnnlab_manifest'")
     if "model_args" in meta:
-        out = {}
-        for key, value in meta.items():
-            try:
-                out[key] = json.loads(value)
-            except json.JSONDecodeError:
-                out[key] = value
-        return out
+        return {
+            key: loads_json(value, weights, f"metadata {key!r}") if key in META_JSON else value
+            for key, value in meta.items()
+        }
     return None
 
 
@@ -92,10 +94,7 @@ def load_manifest_model(
     Returns:
         ``(model in eval mode, manifest)``.
     """
-    from safetensors.torch import load_file
-
-    from cnnlab.engine.checkpoint import load_weights
-    from cnnlab.models import create_model
+    from safetensors.torch import load
 
     path = Path(path)
     if path.suffix == ".safetensors":
@@ -112,18 +111,19 @@ def load_manifest_model(
             # a downloaded manifest must not point the loader anywhere else on the disk
             raise CheckpointError(f"{path}: 'weights' must be a file name beside it, got {name!r}")
         weights = Path(weights or path.with_name(name))
-    if not weights.is_file():
+    if not weights.exists():
         raise CheckpointError(f"weights not found: {weights} (named by the manifest {path})")
+    data = read_regular_file(weights, what="safetensors file", error=CheckpointError)
     expected = manifest.get("weights_sha256")
-    if expected and hashlib.sha256(weights.read_bytes()).hexdigest() != expected:
+    if expected and hashlib.sha256(data).hexdigest() != expected:
         raise CheckpointError(f"{weights} does not match the sha256 in its manifest")
     try:
-        state = load_file(str(weights))
+        state = load(data)
     except Exception as exc:
-        raise CheckpointError(f"cannot read safetensors file {weights}: {exc}") from None
-    model = create_model(**manifest["model_args"])
-    load_weights(model, {"model_state": state, "model_args": manifest["model_args"]}, str(weights))
-    return model.eval(), manifest
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"cannot read safetensors file {weights}: {reason}") from None
+    model = rebuild_model({"model_state": state, "model_args": manifest["model_args"]}, weights)
+    return model, manifest
 
 
 def normalize_numpy(x: np.ndarray, state: dict[str, Any]) -> np.ndarray:
@@ -197,17 +197,16 @@ class OnnxBackend(_ManifestInfo):
                 "running .onnx models needs onnxruntime: pip install 'cnnlab[export]'"
             ) from None
         self.path = Path(path)
-        if not self.path.is_file():
+        if not self.path.exists():
             raise CheckpointError(f"ONNX model not found: {self.path}")
-        self.session = self._session(ort, threads)
-        meta = self.session.get_modelmeta().custom_metadata_map
+        # operators, external data and weights checked before ONNX Runtime sees the file
+        data = read_regular_file(self.path, what="ONNX model", error=CheckpointError)
+        meta = onnx_metadata(check_onnx_model(data, self.path))
         if "cnnlab_manifest" not in meta:
             raise CheckpointError(f"{self.path} has no cnnlab metadata; export it with cnnlab")
-        try:
-            manifest = json.loads(meta["cnnlab_manifest"])
-        except json.JSONDecodeError as exc:
-            raise CheckpointError(f"{self.path}: corrupt cnnlab metadata ({exc})") from None
+        manifest = loads_json(meta["cnnlab_manifest"], self.path, "cnnlab metadata")
         self._describe(_check_manifest(manifest, self.path))
+        self.session = self._session(ort, threads)
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
 
@@ -238,7 +237,8 @@ def load_safetensors(path: Path):
     """``.safetensors``: with a manifest beside it (``cnnlab export``) or our embedded one, a
     :class:`ManifestBackend`; otherwise a run's ``best.safetensors`` via the checkpoint loader."""
     path = Path(path)
-    if path.with_suffix(".json").is_file() or _has_cnnlab_manifest(path):
+    check_regular_file(path, what="safetensors file", error=CheckpointError)
+    if path.with_suffix(".json").exists() or _has_cnnlab_manifest(path):
         return ManifestBackend(path)
     from cnnlab.predict import TorchBackend
 

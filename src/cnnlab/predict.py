@@ -246,7 +246,11 @@ class Predictor:
                 f"cannot load {path}: unknown model file type {path.suffix!r} "
                 f"(known: {', '.join(sorted(BACKENDS))})"
             )
-        return cls(loader(path), style)
+        from cnnlab.engine.validate import check_backend
+
+        backend = loader(path)
+        check_backend(backend, path)  # one blank image: scores of the right shape, finite
+        return cls(backend, style)
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -262,7 +266,10 @@ class Predictor:
 
     def predict_arrays(self, x: np.ndarray) -> list[Prediction]:
         """Classify already-prepared images (N, C, H, W) in [0, 1]."""
+        from cnnlab.engine.validate import check_logits
+
         logits = np.asarray(self.backend.logits(x), dtype=np.float64)
+        check_logits(logits, len(x), len(self.classes), getattr(self.backend, "path", "model"))
         probs = np.exp(logits - logits.max(1, keepdims=True))
         probs /= probs.sum(1, keepdims=True)
         out = []

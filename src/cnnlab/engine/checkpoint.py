@@ -15,8 +15,10 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import pickletools
 import random
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from cnnlab.engine.validate import check_payload, loads_json, rebuild_model
 from cnnlab.errors import CheckpointError
-from cnnlab.fileio import atomic_write_bytes
+from cnnlab.fileio import MAX_READ_BYTES, atomic_write_bytes, read_regular_file
 from cnnlab.fileio import remove_stale_temps as remove_stale_temps  # re-export for resume
 
 FORMAT_VERSION = 1
@@ -52,15 +55,32 @@ def save_safetensors(path: str | Path, payload: dict[str, Any]) -> None:
     atomic_write_bytes(path, save(state, metadata=meta), make_parents=True)
 
 
+# What a checkpoint's pickle may name: tensors, their storages and plain containers. Everything
+# torch's weights-only unpickler would also build (bytearray(10**11) among them) is refused here,
+# before unpickling, with the name of what was asked for.
+SAFE_GLOBALS = {
+    ("torch._utils", "_rebuild_tensor_v2"),
+    ("torch._utils", "_rebuild_parameter"),
+    ("collections", "OrderedDict"),
+    ("torch", "Size"),
+    ("_codecs", "encode"),  # how protocol 2 pickles short bytes values
+}
+MAX_ARCHIVE_ENTRIES = 100_000
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``; CheckpointError for pickles or bad files."""
+    """Load a checkpoint with ``weights_only=True``; CheckpointError for pickles or bad files.
+
+    The file must be a regular file of bounded size; its pickle is scanned before it is
+    unpickled and may name only tensors and plain containers (:data:`SAFE_GLOBALS`).
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"checkpoint not found: {path}")
+    data = read_regular_file(path, what="checkpoint", error=CheckpointError)
     if path.suffix == ".safetensors":
-        return _load_safetensors(path)
-    with open(path, "rb") as f:
-        head = f.read(2)
+        return _load_safetensors(path, data)
+    head = data[:2]
     if not head:
         raise CheckpointError(f"cannot read checkpoint {path}: empty file")
     if head != b"PK" and head[:1] != b"\x80":  # torch.save writes a zip (or a pickle, legacy)
@@ -68,22 +88,111 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"cannot read checkpoint {path}: not a PyTorch checkpoint "
             f"(neither a zip archive nor a pickle; starts with {head!r})"
         )
+    _scan_archive(data, path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))  # torch names the refused object
         what = f" ({found.group(1)})" if found else ""
         raise CheckpointError(
             f"refusing to load {path}: it contains pickled code/objects{what}, not only tensors"
-        ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, TypeError, KeyError, MemoryError,
+            IndexError, AttributeError, OverflowError, RecursionError) as exc:  # fmt: skip
         reason = _first_line(exc).split(". This is an internal")[0]  # torch's miniz boilerplate
         if "zip archive" in reason:
             reason += " (the file is truncated or corrupt)"
-        raise CheckpointError(f"cannot read checkpoint {path}: {reason}") from exc
+        raise CheckpointError(f"cannot read checkpoint {path}: {reason[:200]}") from None
     if not isinstance(payload, dict) or "model_state" not in payload:
         raise CheckpointError(f"{path} is not a cnnlab checkpoint (no model_state)")
     return payload
+
+
+def _scan_archive(data: bytes, path: Path) -> None:
+    """Refuse TorchScript archives, zip bombs and pickles naming anything but tensors."""
+    if data[:2] != b"PK":
+        return _scan_pickles(io.BytesIO(data), path, streams=5)  # legacy: 5 pickles, then data
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: not a readable zip archive ({_first_line(exc)}; "
+            "the file is truncated or corrupt)"
+        ) from None
+    if len(entries) > MAX_ARCHIVE_ENTRIES:
+        raise CheckpointError(f"cannot read checkpoint {path}: {len(entries):,} archive entries")
+    names = [e.filename for e in entries]
+    if any("/code/" in n or n.endswith("constants.pkl") for n in names):
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: it is a TorchScript archive (compiled code), not a "
+            "checkpoint; cnnlab loads checkpoints, .onnx and .safetensors files"
+        )
+    unpacked = sum(e.file_size for e in entries)
+    if unpacked > MAX_READ_BYTES:
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: it unpacks to {unpacked:,} bytes "
+            f"(limit {MAX_READ_BYTES:,})"
+        )
+    pickles = [e for e in entries if e.filename.endswith("data.pkl")]
+    if len(pickles) != 1:
+        raise CheckpointError(f"cannot read checkpoint {path}: no single data.pkl in the archive")
+    try:
+        raw = archive.read(pickles[0])
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError) as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {_first_line(exc)}") from None
+    _scan_pickles(io.BytesIO(raw), path, streams=1)
+
+
+def _scan_pickles(stream: io.BytesIO, path: Path, streams: int) -> None:
+    """Read the pickle opcodes (nothing is executed) and refuse any global not allowed."""
+    for _ in range(streams):
+        try:
+            for name in _pickle_globals(stream):
+                if name not in SAFE_GLOBALS and not _is_storage(name):
+                    raise CheckpointError(
+                        f"refusing to load {path}: it contains pickled code/objects "
+                        f"({'.'.join(name)}), not only tensors"
+                    )
+        except CheckpointError:
+            raise
+        except Exception as exc:  # pickletools' ValueError on a malformed stream
+            raise CheckpointError(
+                f"cannot read checkpoint {path}: corrupt pickle data ({_first_line(exc)[:120]})"
+            ) from None
+
+
+def _is_storage(name: tuple[str, str]) -> bool:
+    return name[0] == "torch" and name[1].endswith("Storage") and name[1].isidentifier()
+
+
+def _pickle_globals(stream: io.BytesIO):
+    """The (module, name) of every GLOBAL / STACK_GLOBAL in one pickle, without running it."""
+    memo: dict[int, Any] = {}
+    recent: list[Any] = []  # the last values pushed (strings, or None for anything else)
+    for op, arg, _pos in pickletools.genops(stream):
+        if op.name == "GLOBAL":
+            module, _, name = str(arg).partition(" ")
+            yield module, name
+            recent.append(None)
+        elif op.name == "STACK_GLOBAL":
+            pair = recent[-2:]
+            if len(pair) < 2 or not all(isinstance(p, str) for p in pair):
+                yield ("<unknown>", "<computed name>")
+            else:
+                yield pair[0], pair[1]
+            recent.append(None)
+        elif op.name in ("MEMOIZE",):
+            memo[len(memo)] = recent[-1] if recent else None
+        elif op.name in ("PUT", "BINPUT", "LONG_BINPUT"):
+            memo[int(arg)] = recent[-1] if recent else None
+        elif op.name in ("GET", "BINGET", "LONG_BINGET"):
+            recent.append(memo.get(int(arg)))
+        elif isinstance(arg, str) and ("UNICODE" in op.name or op.name.endswith("STRING")):
+            recent.append(arg)
+        elif op.name not in ("FRAME", "PROTO", "MARK"):
+            recent.append(None)
+        del recent[:-4]
 
 
 def _first_line(exc: BaseException) -> str:
@@ -92,24 +201,44 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _load_safetensors(path: Path) -> dict[str, Any]:
-    from safetensors import safe_open
+def _load_safetensors(path: Path, data: bytes) -> dict[str, Any]:
+    from safetensors.torch import load
 
+    meta = read_safetensors_metadata(data, path)
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open API
+        state = load(data)
     except Exception as exc:  # safetensors raises its own error types
-        raise CheckpointError(f"cannot read safetensors file {path}: {exc}") from exc
+        raise CheckpointError(f"cannot read safetensors file {path}: {_first_line(exc)}") from None
     payload: dict[str, Any] = {"model_state": state}
     for key, value in meta.items():
-        try:
-            payload[key] = json.loads(value)
-        except json.JSONDecodeError:
-            payload[key] = value
+        payload[key] = loads_json(value, path, f"metadata {key!r}") if key in META_JSON else value
     if "model_args" not in payload:
         raise CheckpointError(f"{path} has no cnnlab metadata (model_args); cannot rebuild it")
     return payload
+
+
+# metadata values written as JSON by save_safetensors (others are kept as text)
+META_JSON = ("model_args", "classes", "dataset", "input_shape", "normalizer", "epoch", "step")
+MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
+
+
+def read_safetensors_metadata(data: bytes, path: Path) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file (text -> text), its header checked first."""
+    if len(data) < 8:
+        raise CheckpointError(f"cannot read safetensors file {path}: {len(data)} bytes, no header")
+    size = int.from_bytes(data[:8], "little")
+    if size > min(MAX_HEADER_BYTES, len(data) - 8):
+        raise CheckpointError(
+            f"cannot read safetensors file {path}: header of {size:,} bytes in a file of "
+            f"{len(data):,}"
+        )
+    header = loads_json(data[8 : 8 + size], path, "safetensors header")
+    if not isinstance(header, dict):
+        raise CheckpointError(f"cannot read safetensors file {path}: header is not an object")
+    meta = header.get("__metadata__") or {}
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise CheckpointError(f"{path}: safetensors metadata must map names to text")
+    return meta
 
 
 def resolve_checkpoint(run_or_path: str | Path, which: str = "best") -> Path:
@@ -146,6 +275,13 @@ class LoadedModel:
 
 def load_weights(model: torch.nn.Module, payload: dict[str, Any], source: str = "checkpoint"):
     """Load ``payload['model_state']`` into ``model``; CheckpointError naming any mismatch."""
+    check_fit(model, payload, source)
+    model.load_state_dict(payload["model_state"])
+
+
+def check_fit(model: torch.nn.Module, payload: dict[str, Any], source: str = "checkpoint"):
+    """CheckpointError unless ``payload['model_state']`` has exactly ``model``'s keys and shapes
+    (``model`` may live on the meta device: nothing is copied)."""
     want = getattr(model, "cnnlab_args", {}).get("name")
     have = (payload.get("model_args") or {}).get("name")
     if want and have and want != have:
@@ -165,7 +301,6 @@ def load_weights(model: torch.nn.Module, payload: dict[str, Any], source: str = 
                 f"{source}: {key} has shape {tuple(value.shape)}, "
                 f"the model expects {tuple(own[key].shape)}"
             )
-    model.load_state_dict(state)
 
 
 def load_model(run_or_path: str | Path, which: str = "best") -> LoadedModel:
@@ -174,26 +309,19 @@ def load_model(run_or_path: str | Path, which: str = "best") -> LoadedModel:
     >>> loaded = load_model("runs/tutorial_cnn-mnist/version_0")  # doctest: +SKIP
     """
     from cnnlab.data import Normalizer
-    from cnnlab.models import create_model
 
     path = resolve_checkpoint(run_or_path, which)
     payload = load_checkpoint(path)
-    args = dict(payload.get("model_args") or {})
-    if "name" not in args:
-        raise CheckpointError(f"{path}: model_args has no model name; cannot rebuild the model")
-    model = create_model(**args)
-    load_weights(model, payload, source=str(path))
-    model.eval()
-    norm_state = payload.get("normalizer")
-    normalizer = Normalizer.from_state(norm_state) if norm_state else Normalizer("unit")
-    shape = payload.get("input_shape") or (args.get("in_channels", 1), 28, 28)
-    classes = tuple(payload.get("classes") or (str(i) for i in range(args.get("num_classes", 10))))
+    # every field checked, the network sized on the meta device, before anything is allocated
+    info = check_payload(payload, path)
+    model = rebuild_model(payload, path)
+    normalizer = Normalizer.from_state(info["normalizer"])
     return LoadedModel(
         model=model,
         normalizer=normalizer,
-        classes=classes,
-        dataset=str(payload.get("dataset") or ""),
-        input_shape=tuple(int(s) for s in shape),
+        classes=info["classes"],
+        dataset=info["dataset"],
+        input_shape=info["input_shape"],
         payload=payload,
         path=path,
     )
