@@ -370,7 +370,7 @@ CHECKPOINT_CASES = [
          rf"{CKPT} does not fit lenet5: missing keys \[.*\], unexpected keys \[.*\]"),
     Case("ckpt-args-of-other-model", "checkpoint", "lenet5 options under the name tutorial_cnn",
          mutated_checkpoint(args_of_other_model),
-         r"unknown option\(s\) activation, pool for model 'tutorial_cnn'; valid options: "
+         rf"{CKPT}: unknown option\(s\) activation, pool for model 'tutorial_cnn'; valid options: "
          r"hidden, dropout, pool_first"),
     Case("ckpt-missing-key", "checkpoint", "a checkpoint without conv1.bias",
          mutated_checkpoint(missing_key),
@@ -383,8 +383,8 @@ CHECKPOINT_CASES = [
          rf"{CKPT}: model_args has no model name; cannot rebuild the model"),
     Case("ckpt-truncated", "checkpoint", "best.pt cut in half",
          raw_checkpoint(lambda run: (run / "checkpoints" / "best.pt").read_bytes()[:300_000]),
-         rf"cannot read checkpoint {CKPT}: PytorchStreamReader failed reading zip archive: "
-         r"failed finding central directory \(the file is truncated or corrupt\)"),
+         rf"cannot read checkpoint {CKPT}: not a readable zip archive \(File is not a zip file; "
+         r"the file is truncated or corrupt\)"),
     Case("ckpt-garbage", "checkpoint", "2,000 random bytes named .pt",
          raw_checkpoint(lambda run: random.Random(5).randbytes(2000)),
          rf"cannot read checkpoint {CKPT}: not a PyTorch checkpoint \(.*\)"),
@@ -474,9 +474,8 @@ PATH_CASES = [
          lambda folder, run: (folder / "empty_run").mkdir() or ["predict", "empty_run", "x.png"],
          r"no checkpoints/best\.pt in empty_run"),
     Case("path-resume-corrupt", "path", "--resume a run whose last.pt is cut in half",
-         corrupt_last, r"cannot read checkpoint run/checkpoints/last\.pt: PytorchStreamReader "
-         r"failed reading zip archive: failed finding central directory \(the file is truncated "
-         r"or corrupt\)"),
+         corrupt_last, r"cannot read checkpoint run/checkpoints/last\.pt: not a readable zip "
+         r"archive \(File is not a zip file; the file is truncated or corrupt\)"),
     Case("path-image-missing", "path", "predict an image that does not exist", missing_image,
          "image not found: no-such.png"),
     Case("path-out-under-file", "path", "--out below a regular file (a read-only location, "

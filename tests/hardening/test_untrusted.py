@@ -181,7 +181,8 @@ def test_onnx_files_are_run_by_onnx_runtime_only():
 def test_manifest_cannot_name_weights_outside_its_folder(tmp_path, run_cli):
     (tmp_path / "m.json").write_text(
         '{"model_args": {"name": "lenet5"}, "input_shape": [1, 28, 28], "normalizer": '
-        '{"kind": "unit"}, "classes": ["0"], "weights": "../../etc/passwd"}'
+        '{"kind": "unit"}, "classes": ["0","1","2","3","4","5","6","7","8","9"], '
+        '"weights": "../../etc/passwd"}'
     )
     rc, _, err = run_cli("predict", str(tmp_path / "m.json"), "x.png")
     assert rc == 2 and err.startswith("cnnlab: error: ") and err.count("\n") == 1, err

@@ -313,8 +313,8 @@ def load_model(run_or_path: str | Path, which: str = "best") -> LoadedModel:
     path = resolve_checkpoint(run_or_path, which)
     payload = load_checkpoint(path)
     # every field checked, the network sized on the meta device, before anything is allocated
-    info = check_payload(payload, path)
     model = rebuild_model(payload, path)
+    info = check_payload(payload, path)
     normalizer = Normalizer.from_state(info["normalizer"])
     return LoadedModel(
         model=model,

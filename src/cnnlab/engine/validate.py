@@ -92,6 +92,8 @@ def _depth(text: str | bytes) -> int:
 
 def check_model_args(args: Any, source: Any) -> dict[str, Any]:
     """``model_args``: a mapping with a model name and plain values of sane size."""
+    if args is None:
+        raise CheckpointError(f"{source}: model_args has no model name; cannot rebuild the model")
     if not isinstance(args, Mapping):
         raise CheckpointError(f"{source}: model_args must be a mapping, got {_name(args)}")
     args = dict(args)
@@ -383,14 +385,14 @@ def check_logits(logits: Any, n: int, classes: int, source: Any) -> None:
 # The operators cnnlab's own ONNX exports use (every registered model, opset 17-18), plus a few
 # plain element-wise ones. No control flow (Loop, If, Scan), no custom domains: an ONNX file
 # from a stranger is code, and these are the operators that always finish.
-ONNX_OPERATORS = frozenset(  # noqa: SIM905 - a word list reads best as text
+ONNX_OPERATORS = frozenset(
     """
     Add AveragePool BatchNormalization Cast Clip Concat Constant ConstantOfShape Conv Div
     Dropout Elu Erf Exp Flatten Gather Gemm GlobalAveragePool GlobalMaxPool HardSigmoid
     HardSwish Identity LeakyRelu LogSoftmax MatMul Max MaxPool Mean Min Mul Neg PRelu Pad Pow
     ReduceMax ReduceMean Relu Reshape Selu Shape Sigmoid Slice Softmax Softplus Sqrt Squeeze
     Sub Sum Tanh Transpose Unsqueeze
-    """.split()
+    """.split()  # noqa: SIM905 - a word list reads best as text
 )
 
 
