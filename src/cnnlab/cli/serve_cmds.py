@@ -31,6 +31,15 @@ def register(subparsers) -> None:
     p.add_argument("--keep-alive", type=float, default=30.0, metavar="S",
                    help="seconds an idle connection stays open (default 30: longer than the 5-15 s "
                         "pools of httpx/aiohttp: no client reuses one being closed)")  # fmt: skip
+    p.add_argument("--header-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds for a request's headers to arrive, else the connection is "
+                        "closed (default 10)")  # fmt: skip
+    p.add_argument("--body-timeout", type=float, default=60.0, metavar="S",
+                   help="seconds for a request's body to arrive after its headers "
+                        "(default 60)")  # fmt: skip
+    p.add_argument("--max-connections", type=int, default=0, metavar="N",
+                   help="open connections at once; a new one evicts the longest-waiting idle "
+                        "or stalled one (default: half the descriptor limit, at most 1000)")  # fmt: skip
     p.add_argument("--log-level", default="info",
                    choices=("critical", "error", "warning", "info", "debug"))  # fmt: skip
     p.set_defaults(func=_serve)
@@ -49,6 +58,12 @@ def _settings(args: argparse.Namespace):
         )
     if not 0 < args.keep_alive <= 3600:
         raise CnnlabError(f"--keep-alive {args.keep_alive} must be in (0, 3600] seconds")
+    for flag, value in (("--header-timeout", args.header_timeout),
+                        ("--body-timeout", args.body_timeout)):  # fmt: skip
+        if not 0 < value <= 3600:  # also refuses nan
+            raise CnnlabError(f"{flag} {value} must be in (0, 3600] seconds")
+    if not 0 <= args.max_connections <= 1_000_000:
+        raise CnnlabError(f"--max-connections {args.max_connections} must be in 0..1000000")
     if not 0 <= args.port <= 65535:
         raise CnnlabError(f"--port {args.port} is not a TCP port")
     return ServeSettings(
@@ -74,6 +89,9 @@ def _serve(args: argparse.Namespace) -> int:
     if hasattr(predictor.backend, "set_threads"):  # ONNX Runtime has its own thread pool
         predictor.backend.set_threads(args.threads)
     app = create_app(predictor, settings)
+    from cnnlab.serve.guard import ConnectionLimits, guarded_protocol
+
+    limits = ConnectionLimits(args.header_timeout, args.body_timeout, args.max_connections)
     if not _is_loopback(args.host):
         sys.stderr.write(
             f"cnnlab: warning: listening on {args.host}, reachable from other machines\n"
@@ -92,6 +110,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=False,
         timeout_keep_alive=args.keep_alive,
+        http=guarded_protocol(limits),  # deadlines for requests still arriving, connection cap
     )
     return 0
 
