@@ -39,7 +39,7 @@ def register(subparsers) -> None:
                         "(default 60)")  # fmt: skip
     p.add_argument("--max-connections", type=int, default=0, metavar="N",
                    help="open connections at once; a new one evicts the longest-waiting idle "
-                        "or stalled one (default: half the descriptor limit, at most 1000)")  # fmt: skip
+                        "or stalled one (default: half the fd limit, at most 1000)")  # fmt: skip
     p.add_argument("--log-level", default="info",
                    choices=("critical", "error", "warning", "info", "debug"))  # fmt: skip
     p.set_defaults(func=_serve)
