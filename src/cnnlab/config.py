@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab.errors import ConfigError
+from cnnlab.fileio import read_regular_file
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "val_split": ("random", "last", "stratified"),
@@ -160,7 +161,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     import yaml
 
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        # a regular file of at most 1 MB: not a pipe, a device or a runaway file
+        text = read_regular_file(path, limit=1 << 20, what="config", error=ConfigError)
+        data = yaml.safe_load(text.decode("utf-8", "replace"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
     if data is None:

@@ -98,6 +98,27 @@ def read_image(source: Source, *, max_pixels: int = MAX_PIXELS, name: str | None
     return img
 
 
+class BlankImageError(ImageError):
+    """The image holds no ink at all (blank white or black, fully transparent, one colour)."""
+
+
+# An image whose gray levels all lie within this range (8 of 255 levels) has nothing drawn on it.
+BLANK_RANGE = 8 / 255
+
+
+def is_blank(image: np.ndarray) -> bool:
+    """True when an (H, W) or (H, W, C) image in [0, 1] is one flat colour (every channel
+    within :data:`BLANK_RANGE`).
+
+    >>> is_blank(np.full((5, 5), 0.7)), is_blank(np.eye(5))
+    (True, False)
+    """
+    if image.size == 0:
+        return True
+    pixels = image.reshape(image.shape[0] * image.shape[1], -1)
+    return float((pixels.max(0) - pixels.min(0)).max()) < BLANK_RANGE
+
+
 def _flatten_alpha(img: Image.Image) -> Image.Image:
     """Composite transparent pixels on white (how a viewer shows a transparent drawing)."""
     if img.mode == "P":

@@ -112,7 +112,15 @@ def preprocess(image: Image.Image, style: str = "mnist", size: int = 28) -> np.n
 
 
 def preprocess_channels(image: Image.Image, style: str, shape: Sequence[int]) -> np.ndarray:
-    """float32 (C, H, W) in [0, 1] for a model input of ``shape`` (C, H, W)."""
+    """float32 (C, H, W) in [0, 1] for a model input of ``shape`` (C, H, W).
+
+    A blank image (one flat colour: nothing drawn) raises BlankImageError instead of a guess.
+    """
+    from cnnlab.images import BlankImageError, is_blank, to_rgb_array
+
+    if is_blank(to_rgb_array(image)):
+        found = "no digit found" if style == "mnist" else "nothing to classify"
+        raise BlankImageError(f"{found}: the image is blank")
     c, h, w = (int(s) for s in shape)
     if c == 3:  # colour image-folder models: plain RGB resize, as the folder loader does
         from cnnlab.images import to_rgb_array
@@ -237,8 +245,11 @@ class Predictor:
             from cnnlab.engine.checkpoint import resolve_checkpoint
 
             path = resolve_checkpoint(path, "best")
-        if not path.is_file():
+        if not path.exists():
             raise CheckpointError(f"no such model file or run folder: {path}")
+        from cnnlab.fileio import check_regular_file
+
+        check_regular_file(path, what="model file", error=CheckpointError)  # not a device/pipe
         _register_exported_backends()
         loader = BACKENDS.get(path.suffix.lower())
         if loader is None:

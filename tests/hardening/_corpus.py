@@ -44,6 +44,9 @@ class Case:
     image: Callable[[], bytes] | None = None  # the image bytes (image cases)
     fsize: int | None = None  # run with RLIMIT_FSIZE at this many bytes: a full disk
     leaves: str = ""  # regex of new paths under out/ a failure may leave (complete files only)
+    # run as a subprocess under an address-space limit and a timeout (inputs that could hang or
+    # exhaust memory without the checks: devices, pipes, sizes from the file)
+    isolate: bool = False
 
 
 # ----------------------------------------------------------------------------- IDX files
@@ -235,8 +238,9 @@ IMAGE_CASES = [
                lambda: png_claiming(0, 28), r"not a readable image: input\.png", 400),
     image_case("img-float-nan", "a float TIFF holding NaN", ".tif", tiff_float_nan,
                r"input\.tif: float image contains NaN or infinity", None),
-    image_case("img-1x1", "a 1x1 PNG (valid: predicted as a blank canvas)", ".png",
-               lambda: _png(Image.new("L", (1, 1), 255)), None, 200),
+    image_case("img-1x1", "a 1x1 white PNG (blank: nothing to classify)", ".png",
+               lambda: _png(Image.new("L", (1, 1), 255)),
+               r"input\.png: no digit found: the image is blank", 422),
     image_case("img-16bit", "a 16-bit grayscale PNG (valid)", ".png", png_16bit, None, 200),
     image_case("img-rgba", "an RGBA PNG, black stroke on transparent (valid: composited on "
                "white)", ".png", png_rgba, None, 200),
@@ -507,10 +511,23 @@ FULL_DISK_CASES = [
          r"checkpoints))?)?"),
 ]  # fmt: skip
 
+from _corpus_models import (  # noqa: E402 - the second half of the corpus
+    BLANK_CASES, NAN_CASES, ONNX_CASES, SCHEMA_CASES, SIZE_CASES, SMALL_CASES, SPECIAL_CASES,
+)
+
 CASES: list[Case] = [
     *IDX_CASES, *IMAGE_CASES, *OPS_CASES, *CHECKPOINT_CASES, *CONFIG_CASES, *PATH_CASES,
-    *FULL_DISK_CASES,
+    *FULL_DISK_CASES, *SPECIAL_CASES, *SIZE_CASES, *SCHEMA_CASES, *NAN_CASES, *ONNX_CASES,
+    *BLANK_CASES, *SMALL_CASES,
 ]  # fmt: skip
+CLASSES = {  # the corpus's classes of bad input, for the table of figures
+    "idx": "IDX data files", "image": "images", "ops": "convolution literals",
+    "checkpoint": "damaged checkpoints", "config": "configs and options", "path": "paths, full disk",
+    "special": "devices, pipes and folders where files belong",
+    "size": "sizes from the file driving allocations", "schema": "crafted weights-only payloads",
+    "nan": "NaN and infinity", "onnx": "ONNX files that are code", "blank": "blank images",
+    "small": "export, evaluate, folders and TorchScript",
+}  # fmt: skip
 
 
 def markdown_table() -> str:

@@ -28,7 +28,12 @@ import torch
 
 from cnnlab.engine.validate import check_payload, loads_json, rebuild_model
 from cnnlab.errors import CheckpointError
-from cnnlab.fileio import MAX_READ_BYTES, atomic_write_bytes, read_regular_file
+from cnnlab.fileio import (
+    MAX_READ_BYTES,
+    atomic_write_bytes,
+    check_regular_file,
+    read_regular_file,
+)
 from cnnlab.fileio import remove_stale_temps as remove_stale_temps  # re-export for resume
 
 FORMAT_VERSION = 1
@@ -251,6 +256,8 @@ def resolve_checkpoint(run_or_path: str | Path, which: str = "best") -> Path:
         return path
     if not path.exists():
         raise CheckpointError(f"no such checkpoint or run folder: {path}")
+    if not path.is_dir():  # a device, a pipe, a socket: say what it is
+        check_regular_file(path, what="checkpoint", error=CheckpointError)
     from cnnlab.engine.runs import versions
 
     for folder in (path, *reversed(versions(path))):

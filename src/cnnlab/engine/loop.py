@@ -30,6 +30,7 @@ from cnnlab.engine.device import autocast, bf16_supported, pick_device, seed_eve
 from cnnlab.engine.evaluate import evaluate
 from cnnlab.engine.optim import build_loss, build_optimizer, build_scheduler
 from cnnlab.engine.runs import RunLog, new_run_dir
+from cnnlab.engine.validate import check_model_size
 from cnnlab.errors import CnnlabError, ConfigError
 from cnnlab.fileio import atomic_write_text
 
@@ -317,6 +318,12 @@ def _setup(config: TrainConfig, resume: str | Path | None, dist: Any) -> TrainSt
     device = pick_device(config.device)
     data = _prepare_data_main_first(config, payload, dist)
     channels, size = data.input_shape[0], data.input_shape[-1]
+    # sized on the meta device first: options such as hidden=10**9 are refused, not allocated
+    check_model_size(
+        {"name": config.model, "in_channels": channels, "num_classes": len(data.classes),
+         "input_size": size, **config.model_kwargs},
+        config.model, field="its options",
+    )  # fmt: skip
     model = create_model(
         config.model,
         in_channels=channels,

@@ -22,6 +22,7 @@ from cnnlab.engine.data_setup import is_folder_dataset, load_split
 from cnnlab.engine.device import bf16_supported
 from cnnlab.engine.evaluate import EvalResult, evaluate
 from cnnlab.errors import DataError
+from cnnlab.fileio import atomic_write_text
 
 
 @dataclass
@@ -50,10 +51,8 @@ class EvalReport:
         }
 
     def write_json(self) -> Path:
-        path = self.out / "metrics.json"
         data = {**self.summary(), "confusion": self.result.confusion.tolist()}
-        path.write_text(json.dumps(data, indent=1))
-        return path
+        return atomic_write_text(self.out / "metrics.json", json.dumps(data, indent=1))
 
     def text(self) -> str:
         """A human-readable table: overall numbers then one line per class."""
@@ -102,6 +101,11 @@ def evaluate_checkpoint(
         raise DataError(
             f"{name} images are {tuple(data.images.shape[1:])}, "
             f"the model expects {tuple(loaded.input_shape)}"
+        )
+    if len(loaded.classes) != len(data.classes):  # scores and labels must index one class list
+        raise DataError(
+            f"{loaded.path} has {len(loaded.classes):,} outputs but {label} has "
+            f"{len(data.classes):,} classes: evaluate it on the data set it was trained for"
         )
     with torch.inference_mode():
         result = evaluate(

@@ -302,17 +302,18 @@ def check_model_size(args: Mapping[str, Any], source: Any, field: str = "model_a
     return model
 
 
-def meta_outputs(model: Any, shape: tuple[int, int, int]) -> int | None:
+def meta_outputs(model: Any, shape: tuple[int, int, int], source: Any) -> int:
     """Number of outputs of ``model`` for one (C, H, W) input, computed on the meta device."""
     import torch
 
     try:
         with torch.no_grad():
             out = model(torch.empty((1, *shape), device="meta"))
-    except CnnlabError:
-        raise
-    except Exception:  # an op without a meta kernel: the caller falls back to num_classes
-        return None
+    except Exception as exc:  # the stored input shape does not fit the network
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else _name(exc)
+        raise CheckpointError(
+            f"{source}: input_shape {list(shape)} does not fit the model ({reason})"
+        ) from None
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != 1:
         return -1
     return int(out.shape[1])
@@ -353,11 +354,9 @@ def check_payload(payload: Any, source: Any) -> dict[str, Any]:
         shape is not None) else (args.get("in_channels", 1), h, w)  # fmt: skip
     out["input_shape"] = shape
     model = check_model_size(args, source)
-    outputs = meta_outputs(model, shape)
+    outputs = meta_outputs(model, shape, source)
     if outputs == -1:
         raise CheckpointError(f"{source}: the model does not return one row of scores per image")
-    if outputs is None:
-        outputs = args.get("num_classes", 10)
     classes = out.get("classes")
     if classes is None:
         classes = [str(i) for i in range(outputs)]

@@ -29,6 +29,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect
 
 from cnnlab.errors import ImageError
+from cnnlab.images import BlankImageError
 from cnnlab.serve.codec import decode_base64_image
 from cnnlab.serve.guard import ABORTED
 from cnnlab.serve.service import InferenceService, UnsupportedFormat
@@ -164,6 +165,8 @@ def create_app(predictor: Any, settings: ServeSettings | None = None) -> FastAPI
             return await run_in_threadpool(service.predict_bytes, data)
         except UnsupportedFormat as exc:
             raise HTTPException(415, str(exc)) from None
+        except BlankImageError as exc:  # a valid image with nothing on it: 422, not a guess
+            raise HTTPException(422, str(exc)) from None
         except ImageError as exc:
             raise HTTPException(400, str(exc)) from None
 

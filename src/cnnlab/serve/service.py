@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab.errors import CnnlabError, ImageError
-from cnnlab.images import read_image
+from cnnlab.images import BlankImageError, read_image
 from cnnlab.serve.codec import feature_grid, png_base64, sniff_format
 
 
@@ -55,6 +55,8 @@ class InferenceService:
                 )
             try:
                 x = self.predictor.prepare(img)  # (C, H, W): the same path as `cnnlab predict`
+            except BlankImageError:
+                raise
             except (ValueError, OSError) as exc:  # CnnlabError is a ValueError
                 raise ImageError(f"cannot preprocess the upload: {exc}") from None
             pred, maps = self._run(x)
