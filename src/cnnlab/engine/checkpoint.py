@@ -178,7 +178,7 @@ def _pickle_globals(stream: io.BytesIO):
     for op, arg, _pos in pickletools.genops(stream):
         if op.name == "GLOBAL":
             module, _, name = str(arg).partition(" ")
-            yield module, name
+            yield {"__builtin__": "builtins"}.get(module, module), name  # protocol 2's name
             recent.append(None)
         elif op.name == "STACK_GLOBAL":
             pair = recent[-2:]

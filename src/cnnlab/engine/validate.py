@@ -100,10 +100,6 @@ def check_model_args(args: Any, source: Any) -> dict[str, Any]:
     name = args.get("name")
     if not isinstance(name, str) or not name:
         raise CheckpointError(f"{source}: model_args has no model name; cannot rebuild the model")
-    for key, value in args.items():
-        if not isinstance(key, str):
-            raise CheckpointError(f"{source}: model_args has a non-text key {_short(key)}")
-        _check_plain(value, source, f"model_args.{key}")
     channels = args.get("in_channels", 1)
     if not _is_int(channels) or not 1 <= channels <= MAX_CHANNELS:
         raise CheckpointError(
@@ -123,6 +119,10 @@ def check_model_args(args: Any, source: Any) -> dict[str, Any]:
             f"{source}: model_args.input_size={_short(size)} must be one or two integers in "
             f"1..{MAX_SIDE}"
         )
+    for key, value in args.items():
+        if not isinstance(key, str):
+            raise CheckpointError(f"{source}: model_args has a non-text key {_short(key)}")
+        _check_plain(value, source, f"model_args.{key}")
     return args
 
 
