@@ -262,7 +262,8 @@ def _loop(state: TrainState, loss_fn: Any, use_bf16: bool, interrupt: dict) -> N
             loss_value = loss.item()
             if not math.isfinite(loss_value):  # before the step: stop, keep the finite weights
                 _call(state, "on_train_end")
-                raise _diverged(state, f"the loss became {loss_value}")
+                word = "NaN" if math.isnan(loss_value) else "infinite"
+                raise _diverged(state, f"the loss became {word}")
             state.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             state.optimizer.step()
