@@ -586,6 +586,10 @@ NAN_CASES = [
     Case("nan-huge-weights", "nan", "finite weights of 1e37 whose scores overflow to infinity",
          mutated_checkpoint(fill_weights(1e37)),
          rf"{CKPT}: the model returned NaN or infinite scores"),
+    Case("nan-evaluate-overflow", "nan", "evaluate a model whose finite 1e37 weights overflow",
+         lambda f, r: mutated_checkpoint(fill_weights(1e37))(f, r)[:1] and
+         ["evaluate", "model.pt", "--out", "out", "--json"],
+         rf"{CKPT}: the model returned NaN or infinite scores on digits test"),
     Case("nan-normalizer", "nan", "a normalizer mean of NaN",
          mutated_checkpoint(with_fields(normalizer={"kind": "meanstd", "mean": [[[float("nan")]]],
                                                     "std": [[[1.0]]]})),  # fmt: skip

@@ -216,7 +216,9 @@ def test_upload_file_names_never_touch_the_disk(tmp_path, digits_run, monkeypatc
 
     monkeypatch.chdir(tmp_path)
     buf = io.BytesIO()
-    Image.new("L", (28, 28), 0).save(buf, format="PNG")
+    drawing = Image.new("L", (28, 28), 0)
+    drawing.paste(255, (12, 4, 16, 24))  # a drawn 1 (a blank image is refused before this)
+    drawing.save(buf, format="PNG")
     target = tmp_path / "planted.png"
     names = [f"../../../../{target}", str(target), "..\\..\\x.png", "con.png\x00.sh"]
     with TestClient(create_app(Predictor.load(digits_run))) as client:

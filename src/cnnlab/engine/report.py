@@ -10,6 +10,7 @@ Pictures are drawn by the caller (the CLI) from the returned arrays; this module
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from cnnlab.engine.checkpoint import LoadedModel, load_model
 from cnnlab.engine.data_setup import is_folder_dataset, load_split
 from cnnlab.engine.device import bf16_supported
 from cnnlab.engine.evaluate import EvalResult, evaluate
-from cnnlab.errors import DataError
+from cnnlab.errors import CheckpointError, DataError
 from cnnlab.fileio import atomic_write_text
 
 
@@ -112,6 +113,10 @@ def evaluate_checkpoint(
             loaded.model, data, loaded.normalizer, batch_size,
             bf16=fast and bf16_supported(torch.device("cpu")), channels_last=fast, fuse=fast,
         )  # fmt: skip
+    if not math.isfinite(result.loss):  # NaN in --json output is not JSON; say what happened
+        raise CheckpointError(
+            f"{loaded.path}: the model returned NaN or infinite scores on {label}"
+        )
     return EvalReport(
         result=result,
         loaded=loaded,

@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect
 
-from cnnlab.errors import ImageError
+from cnnlab.errors import CnnlabError, ImageError
 from cnnlab.images import BlankImageError
 from cnnlab.serve.codec import decode_base64_image
 from cnnlab.serve.guard import ABORTED
@@ -169,6 +169,8 @@ def create_app(predictor: Any, settings: ServeSettings | None = None) -> FastAPI
             raise HTTPException(422, str(exc)) from None
         except ImageError as exc:
             raise HTTPException(400, str(exc)) from None
+        except CnnlabError as exc:  # the model's fault (non-finite scores): one line, no trace
+            raise HTTPException(500, str(exc)) from None
 
     return app
 
