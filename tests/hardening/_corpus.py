@@ -512,7 +512,6 @@ FULL_DISK_CASES = [
 ]  # fmt: skip
 
 
-
 def _second_half():
     """``_corpus_models.py`` (model files and inputs from strangers), which imports this file."""
     import importlib.util

@@ -396,8 +396,12 @@ def _onnx_bytes(kind: str, manifest_text: str) -> bytes:
         nodes.append(helper.make_node("Pwn", ["y"], ["z"], domain="com.example.evil"))
         outputs = [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)]
     elif kind == "if":
-        branch = helper.make_graph([helper.make_node("Identity", ["y"], ["out"])], "branch", [],
-                                   [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)])
+        branch = helper.make_graph(
+            [helper.make_node("Identity", ["y"], ["out"])],
+            "branch",
+            [],
+            [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)],
+        )
         inits.append(numpy_helper.from_array(np.array(True), "go"))
         nodes.append(helper.make_node("If", ["go"], ["z"], then_branch=branch, else_branch=branch))
         outputs = [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)]
