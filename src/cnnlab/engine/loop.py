@@ -226,7 +226,11 @@ def _train(state: TrainState, progress: Any, callbacks: Any, interrupt: dict) ->
     if config.bf16 and not use_bf16:
         log.warning("bf16 requested but %s has no fast bf16: training in float32", device)
     _call(state, "on_train_begin")
-    _loop(state, build_loss(config), use_bf16, interrupt)
+    try:
+        _loop(state, build_loss(config), use_bf16, interrupt)
+    except TrainingDiverged:
+        _call(state, "on_train_end")  # closes progress bars, draws the curves so far
+        raise
     _call(state, "on_train_end")
     stopper = next((c for c in state.callbacks if isinstance(c, EarlyStopping)), None)
     return FitResult(
@@ -261,7 +265,6 @@ def _loop(state: TrainState, loss_fn: Any, use_bf16: bool, interrupt: dict) -> N
             loss = loss_fn(logits.float(), y)
             loss_value = loss.item()
             if not math.isfinite(loss_value):  # before the step: stop, keep the finite weights
-                _call(state, "on_train_end")
                 word = "NaN" if math.isnan(loss_value) else "infinite"
                 raise _diverged(state, f"the loss became {word}")
             state.optimizer.zero_grad(set_to_none=True)
