@@ -92,6 +92,7 @@ def _serve(args: argparse.Namespace) -> int:
     from cnnlab.serve.guard import ConnectionLimits, guarded_protocol
 
     limits = ConnectionLimits(args.header_timeout, args.body_timeout, args.max_connections)
+    _log_like_uvicorn("cnnlab.serve", args.log_level)
     if not _is_loopback(args.host):
         sys.stderr.write(
             f"cnnlab: warning: listening on {args.host}, reachable from other machines\n"
@@ -113,6 +114,19 @@ def _serve(args: argparse.Namespace) -> int:
         http=guarded_protocol(limits),  # deadlines for requests still arriving, connection cap
     )
     return 0
+
+
+def _log_like_uvicorn(name: str, level: str) -> None:
+    """One line per event on stderr, formatted as uvicorn's own (``WARNING:  ...``)."""
+    import logging
+
+    logger = logging.getLogger(name)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s:  %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(level.upper())
 
 
 def torch_threads(n: int) -> None:
