@@ -213,6 +213,17 @@ def whole_payload(value) -> Callable[[Path, Path], list[str]]:
     return build
 
 
+def zip_claiming_4gb(folder: Path, run: Path) -> list[str]:
+    """The run's best.pt whose zip directory says one entry unpacks to 4 GB (a zip bomb's
+    header: deflated data can expand that much)."""
+    data = bytearray((run / "checkpoints" / "best.pt").read_bytes())
+    at = data.find(b"PK\x01\x02")  # the first central-directory entry
+    data[at + 24 : at + 28] = (0xFFFFFFF0).to_bytes(4, "little")  # its uncompressed size
+    (folder / "model.pt").write_bytes(bytes(data))
+    _image(folder)
+    return _predict("model.pt")
+
+
 def ten_thousand_classes(folder: Path, run: Path) -> list[str]:
     """A valid 10,000-class lenet5 checkpoint, evaluated on the 10-class digits test set."""
     import torch
@@ -460,6 +471,9 @@ SIZE_CASES = [
          "bytearray(10**11)", mutated_checkpoint(with_bytearray),
          rf"refusing to load {CKPT}: it contains pickled code/objects \(builtins\.bytearray\), "
          "not only tensors", isolate=True),
+    Case("size-zip-claims-4gb", "size", "a .pt whose zip directory claims a 4 GB entry",
+         zip_claiming_4gb, rf"cannot read checkpoint {CKPT}: it unpacks to [\d,]+ bytes "
+         r"\(limit 1,073,741,824\)", isolate=True),
     Case("size-broadcast-view", "size", "a 10**6 x 10**6 weight stored as a stride-0 view of 4 "
          "bytes", mutated_checkpoint(broadcast_view),
          rf"{CKPT}: model_state\.fc3\.weight claims shape \(1000000, 1000000\) over 4 bytes of "
