@@ -283,7 +283,12 @@ class LoadedModel:
 def load_weights(model: torch.nn.Module, payload: dict[str, Any], source: str = "checkpoint"):
     """Load ``payload['model_state']`` into ``model``; CheckpointError naming any mismatch."""
     check_fit(model, payload, source)
-    model.load_state_dict(payload["model_state"])
+    try:
+        model.load_state_dict(payload["model_state"])
+    except (RuntimeError, TypeError, ValueError) as exc:  # a dtype torch cannot copy from
+        raise CheckpointError(
+            f"{source}: cannot use the stored weights ({_first_line(exc)})"
+        ) from None
 
 
 def check_fit(model: torch.nn.Module, payload: dict[str, Any], source: str = "checkpoint"):

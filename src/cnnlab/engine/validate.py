@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab.errors import CheckpointError, CnnlabError
+from cnnlab.fileio import check_regular_file
 
 # Bounds on what a model file may ask for. cnnlab's own models are far below them.
 MAX_CLASSES = 100_000  # outputs / class names
@@ -329,11 +330,17 @@ def rebuild_model(payload: Mapping[str, Any], source: Any) -> Any:
     from cnnlab.models import create_model
 
     args = check_model_args(payload.get("model_args"), source)
-    state = check_state(payload.get("model_state"), source)
-    checked = {"model_args": args, "model_state": state}
-    check_fit(check_model_size(args, source), checked, source=str(source))
-    model = create_model(**args)
-    load_weights(model, checked, source=str(source))
+    try:
+        state = check_state(payload.get("model_state"), source)
+        checked = {"model_args": args, "model_state": state}
+        check_fit(check_model_size(args, source), checked, source=str(source))
+        model = create_model(**args)
+        load_weights(model, checked, source=str(source))
+    except CnnlabError:
+        raise
+    except Exception as exc:  # odd dtypes or tensor kinds torch cannot check or copy
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else _name(exc)
+        raise CheckpointError(f"{source}: cannot use the stored weights ({reason})") from None
     return model.eval()
 
 
@@ -386,7 +393,7 @@ def check_logits(logits: Any, n: int, classes: int, source: Any) -> None:
 # from a stranger is code, and these are the operators that always finish.
 ONNX_OPERATORS = frozenset(
     """
-    Add AveragePool BatchNormalization Cast Clip Concat Constant ConstantOfShape Conv Div
+    Add AveragePool BatchNormalization Cast Clip Concat Constant Conv Div
     Dropout Elu Erf Exp Flatten Gather Gemm GlobalAveragePool GlobalMaxPool HardSigmoid
     HardSwish Identity LeakyRelu LogSoftmax MatMul Max MaxPool Mean Min Mul Neg PRelu Pad Pow
     ReduceMax ReduceMean Relu Reshape Selu Shape Sigmoid Slice Softmax Softplus Sqrt Squeeze
@@ -429,6 +436,7 @@ def check_onnx_model(data: bytes, path: Path) -> Any:
                     f"refusing ONNX model {path}: tensor {tensor.name!r} points at external data "
                     f"{location!r} outside the model's folder"
                 )
+            check_regular_file(target, what="ONNX external data", error=CheckpointError)
             continue
         if tensor.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE,
                                 onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16):  # fmt: skip
