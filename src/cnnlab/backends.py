@@ -21,13 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from cnnlab.engine.onnx_check import check_onnx_model, onnx_metadata
 from cnnlab.engine.validate import (
     MAX_JSON_CHARS,
-    check_onnx_model,
     check_payload,
     check_text,
     loads_json,
-    onnx_metadata,
     rebuild_model,
 )
 from cnnlab.errors import CheckpointError
