@@ -157,6 +157,9 @@ def read_regular_file(
         FileNotFoundError / PermissionError: as ``open()`` does (the CLI words them).
     """
     path = Path(path)
+    kind = os.stat(path).st_mode  # sockets cannot even be opened: name them first
+    if not stat.S_ISREG(kind):
+        raise error(f"{what} is {_file_kind(kind)}, not a regular file: {path}")
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
         info = os.fstat(fd)

@@ -57,6 +57,14 @@ def fifo(path: Path) -> None:
     os.mkfifo(path)
 
 
+def unix_socket(path: Path) -> None:
+    """A listening-capable socket file (closed at once: the file stays behind)."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+
+
 def sparse(size: int) -> Callable[[Path], None]:
     """A file of ``size`` bytes that takes no disk space (a hole)."""
 
@@ -106,6 +114,12 @@ SPECIAL_CASES = [
     Case("special-image-dev-urandom", "special", "an image that is a symlink to /dev/urandom",
          special("input.jpg", link_to("/dev/urandom"), predict_image("input.jpg")),
          f"image is {CHAR}: input\\.jpg", isolate=True),
+    Case("special-image-dev-null", "special", "an image that is a symlink to /dev/null",
+         special("input.png", link_to("/dev/null"), predict_image("input.png")),
+         f"image is {CHAR}: input\\.png", isolate=True),
+    Case("special-image-socket", "special", "an image that is a Unix socket",
+         special("input.png", unix_socket, predict_image("input.png")),
+         r"image is a socket, not a regular file: input\.png", isolate=True),
     Case("special-image-fifo", "special", "an image that is a named pipe nobody writes to",
          special("input.png", fifo, predict_image("input.png")),
          f"image is {PIPE}: input\\.png", isolate=True),
