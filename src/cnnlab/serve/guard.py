@@ -66,9 +66,15 @@ def guarded_protocol(limits: ConnectionLimits) -> type[H11Protocol]:
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
+            self._track()
+
+        def _track(self) -> None:
+            """Arm or drop the deadline for the request now arriving (if any)."""
+            if self.transport.is_closing():
+                return
             state = self.conn.their_state
             if state is h11.IDLE:  # part of the next request's headers: its clock starts now
-                if self._deadline is None and not self.transport.is_closing():
+                if self._deadline is None and self.conn.trailing_data[0]:
                     self._arm("headers", limits.header_timeout)
             elif state is h11.SEND_BODY:
                 if self._phase != "body":
@@ -121,6 +127,7 @@ def guarded_protocol(limits: ConnectionLimits) -> type[H11Protocol]:
         def on_response_complete(self) -> None:
             super().on_response_complete()
             self._waiting_since = self.loop.time()  # idle keep-alive: evictable from now
+            self._track()  # a pipelined request already buffered is timed like any other
 
         def _who(self) -> str:
             return f"{self.client[0]}:{self.client[1]}" if self.client else "client"
