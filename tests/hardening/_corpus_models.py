@@ -16,6 +16,7 @@ import json
 import os
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -407,16 +408,22 @@ def _onnx_bytes(kind: str, manifest_text: str) -> bytes:
     nodes = [helper.make_node("Flatten", ["x"], ["f"]),
              helper.make_node("Gemm", ["f", "w", "b"], ["y"])]  # fmt: skip
     outputs = [y]
-    if kind == "loop":
+    if kind == "loop":  # y = Gemm(x) + Loop(2**62 times: v = v)(zeros): a valid, endless graph
         body = helper.make_graph(
-            [helper.make_node("Identity", ["cond"], ["cond_out"])], "body",
+            [helper.make_node("Identity", ["cond"], ["cond_out"]),
+             helper.make_node("Identity", ["v"], ["v_out"])], "body",
             [helper.make_tensor_value_info("i", TensorProto.INT64, []),
-             helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
-            [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, [])],
+             helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+             helper.make_tensor_value_info("v", TensorProto.FLOAT, [10])],
+            [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+             helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [10])],
         )  # fmt: skip
         inits += [numpy_helper.from_array(np.array(2**62, np.int64), "trips"),
-                  numpy_helper.from_array(np.array(True), "go")]  # fmt: skip
-        nodes = [helper.make_node("Loop", ["trips", "go"], [], body=body), *nodes]
+                  numpy_helper.from_array(np.array(True), "go"),
+                  numpy_helper.from_array(np.zeros(10, np.float32), "v0")]  # fmt: skip
+        nodes[1].output[0] = "g"
+        nodes += [helper.make_node("Loop", ["trips", "go", "v0"], ["v_end"], body=body),
+                  helper.make_node("Add", ["g", "v_end"], ["y"])]  # fmt: skip
     elif kind == "custom":
         nodes.append(helper.make_node("Pwn", ["y"], ["z"], domain="com.example.evil"))
         outputs = [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)]
@@ -652,6 +659,7 @@ ONNX_CASES = [
 
 BLANK = "no digit found: the image is blank"
 BLANK_CASES = [
+    replace(c, kind="blank") for c in [
     image_case("blank-white", "a blank white PNG", ".png",
                lambda: _png(Image.new("L", (64, 64), 255)), rf"input\.png: {BLANK}", 422),
     image_case("blank-black", "a blank black PNG", ".png",
@@ -666,7 +674,7 @@ BLANK_CASES = [
     image_case("blank-colour", "one flat colour (RGB)", ".png",
                lambda: _png(Image.new("RGB", (40, 30), (200, 30, 90))), rf"input\.png: {BLANK}",
                422),
-]  # fmt: skip
+]]  # fmt: skip
 
 SMALL_CASES = [
     Case("small-torchscript", "small", "a TorchScript archive given as a checkpoint",
