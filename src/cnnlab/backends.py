@@ -26,6 +26,7 @@ from cnnlab.engine.validate import (
     MAX_JSON_CHARS,
     check_payload,
     check_text,
+    first_line,
     loads_json,
     rebuild_model,
 )
@@ -119,7 +120,7 @@ def load_manifest_model(
     try:
         state = load(data)
     except Exception as exc:
-        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        reason = first_line(exc)
         raise CheckpointError(f"cannot read safetensors file {weights}: {reason}") from None
     model = rebuild_model({"model_state": state, "model_args": manifest["model_args"]}, weights)
     return model, manifest

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from cnnlab.engine.validate import check_payload, loads_json, rebuild_model
+from cnnlab.engine.validate import first_line as _first_line
 from cnnlab.errors import CheckpointError
 from cnnlab.fileio import (
     MAX_READ_BYTES,
@@ -198,12 +199,6 @@ def _pickle_globals(stream: io.BytesIO):
         elif op.name not in ("FRAME", "PROTO", "MARK"):
             recent.append(None)
         del recent[:-4]
-
-
-def _first_line(exc: BaseException) -> str:
-    """An exception's first line of text, or its type name when it has none (EOFError())."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _load_safetensors(path: Path, data: bytes) -> dict[str, Any]:

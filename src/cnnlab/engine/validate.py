@@ -36,6 +36,12 @@ def _name(value: Any) -> str:
     return type(value).__name__
 
 
+def first_line(exc: BaseException, limit: int = 160) -> str:
+    """An exception's first line of text (at most ``limit`` characters), or its type name."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else _name(exc)
+
+
 def _short(value: Any, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -54,7 +60,7 @@ def loads_json(text: str | bytes, source: Any, field: str = "manifest") -> Any:
     try:
         return json.loads(text, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
-        reason = str(exc).splitlines()[0][:120] if str(exc) else _name(exc)
+        reason = first_line(exc, 120)
         raise CheckpointError(f"{source}: {field} is not valid JSON ({reason})") from None
 
 
@@ -291,7 +297,7 @@ def check_model_size(args: Mapping[str, Any], source: Any, field: str = "model_a
     except CnnlabError as exc:
         raise CheckpointError(f"{source}: {exc}") from None
     except Exception as exc:  # a builder fed absurd values: TypeError, RuntimeError...
-        reason = str(exc).splitlines()[0][:160] if str(exc) else _name(exc)
+        reason = first_line(exc, 160)
         raise CheckpointError(f"{source}: {field} do not build a model ({reason})") from None
     count = sum(t.numel() for t in model.state_dict().values())
     if count > MAX_PARAMETERS:
@@ -309,7 +315,7 @@ def meta_outputs(model: Any, shape: tuple[int, int, int], source: Any) -> int:
         with torch.no_grad():
             out = model(torch.empty((1, *shape), device="meta"))
     except Exception as exc:  # the stored input shape does not fit the network
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else _name(exc)
+        reason = first_line(exc, 160)
         raise CheckpointError(
             f"{source}: input_shape {list(shape)} does not fit the model ({reason})"
         ) from None
@@ -337,7 +343,7 @@ def rebuild_model(payload: Mapping[str, Any], source: Any) -> Any:
     except CnnlabError:
         raise
     except Exception as exc:  # odd dtypes or tensor kinds torch cannot check or copy
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else _name(exc)
+        reason = first_line(exc, 160)
         raise CheckpointError(f"{source}: cannot use the stored weights ({reason})") from None
     return model.eval()
 
@@ -394,7 +400,7 @@ def check_backend(backend: Any, source: Any) -> None:
     except CnnlabError:
         raise
     except Exception as exc:  # ONNX Runtime / torch failures on a crafted graph
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else _name(exc)
+        reason = first_line(exc, 160)
         raise CheckpointError(
             f"{source}: the model fails on a {x.shape} input ({reason})"
         ) from None
