@@ -112,3 +112,43 @@ def test_save_image_round_trip_and_no_partial_file(tmp_path):
         save_image(tmp_path / "missing" / "c.png", arr)
     with pytest.raises(CnnlabError, match="output folder is a file"):
         save_image(tmp_path / "a.png" / "c.png", arr)
+
+
+def test_only_regular_files_are_read(tmp_path):
+    """Devices and pipes are refused before a byte is read: no endless read, no hang."""
+    import os
+
+    os.mkfifo(tmp_path / "pipe.png")
+    (tmp_path / "zero.png").symlink_to("/dev/zero")
+    with pytest.raises(ImageError, match=r"image is a named pipe \(FIFO\), not a regular file"):
+        read_image(tmp_path / "pipe.png")
+    with pytest.raises(ImageError, match="image is a character device, not a regular file"):
+        read_image(tmp_path / "zero.png")
+
+
+def test_read_regular_file_caps_the_size(tmp_path):
+    from cnnlab.fileio import read_regular_file
+
+    path = tmp_path / "big.bin"
+    path.write_bytes(bytes(1000))
+    assert read_regular_file(path, limit=1000) == bytes(1000)
+    with pytest.raises(
+        CnnlabError, match=r"file too large: .*big\.bin is 1,000 bytes \(limit 999\)"
+    ):
+        read_regular_file(path, limit=999)
+
+
+@pytest.mark.parametrize(
+    ("image", "blank"),
+    [
+        (np.full((9, 9), 0.5), True),
+        (np.full((9, 9, 3), [0.9, 0.1, 0.4]), True),  # one flat colour
+        (np.full((9, 9), 0.5) + np.random.default_rng(0).uniform(-0.01, 0.01, (9, 9)), True),
+        (np.eye(9), False),
+        (np.dstack([np.eye(9) * 0, np.eye(9), np.zeros((9, 9))]), False),  # a green stroke
+    ],
+)
+def test_is_blank(image, blank):
+    from cnnlab.images import is_blank
+
+    assert is_blank(image) is blank

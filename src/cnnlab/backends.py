@@ -12,14 +12,23 @@ manifest is JSON; torch models are rebuilt with ``create_model(**model_args)``. 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cnnlab.engine.onnx_check import check_onnx_model
+from cnnlab.engine.validate import (
+    MAX_JSON_CHARS,
+    check_payload,
+    check_text,
+    first_line,
+    loads_json,
+    rebuild_model,
+)
 from cnnlab.errors import CheckpointError
+from cnnlab.fileio import read_regular_file
 
 MANIFEST_KEYS = ("model_args", "input_shape", "normalizer", "classes")
 
@@ -35,7 +44,8 @@ def check_manifest(manifest: Any, source: Path) -> dict[str, Any]:
         raise CheckpointError(f"{source}: manifest lacks {', '.join(missing)}")
     if not isinstance(manifest["model_args"], dict) or "name" not in manifest["model_args"]:
         raise CheckpointError(f"{source}: manifest model_args has no model name")
-    manifest.setdefault("dataset", "")
+    manifest.update(check_payload(manifest, source))  # types, bounds, classes vs outputs
+    manifest["style"] = check_text(manifest.get("style"), source, "style")
     return manifest
 
 
@@ -43,12 +53,10 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     """Load and validate a JSON manifest written by ``cnnlab export --format safetensors``."""
     path = Path(path)
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        text = read_regular_file(path, limit=MAX_JSON_CHARS, what="manifest", error=CheckpointError)
     except FileNotFoundError:
         raise CheckpointError(f"manifest not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"manifest {path} is not valid JSON: {exc}") from None
-    return check_manifest(manifest, path)
+    return check_manifest(loads_json(text, path), path)
 
 
 def load_manifest_model(
@@ -64,8 +72,9 @@ def load_manifest_model(
     Returns:
         ``(model in eval mode, manifest)``.
     """
-    from cnnlab.engine.checkpoint import load_weights, read_safetensors
-    from cnnlab.models import create_model
+    from safetensors.torch import load
+
+    from cnnlab.engine.checkpoint import read_safetensors
 
     path = Path(path)
     if path.suffix == ".safetensors":
@@ -82,17 +91,21 @@ def load_manifest_model(
             # a downloaded manifest must not point the loader anywhere else on the disk
             raise CheckpointError(f"{path}: 'weights' must be a file name beside it, got {name!r}")
         weights = Path(weights or path.with_name(name))
-    if not weights.is_file():
+    if not weights.exists():
         raise CheckpointError(f"weights not found: {weights} (named by the manifest {path})")
+    data = read_regular_file(weights, what="safetensors file", error=CheckpointError)
     expected = manifest.get("weights_sha256")
-    if expected and hashlib.sha256(weights.read_bytes()).hexdigest() != expected:
+    if expected and hashlib.sha256(data).hexdigest() != expected:
         raise CheckpointError(f"{weights} does not match the sha256 in its manifest")
-    state, _ = read_safetensors(weights)
-    model = create_model(**manifest["model_args"])
+    try:
+        state = load(data)
+    except Exception as exc:  # safetensors raises its own error types
+        raise CheckpointError(
+            f"cannot read safetensors file {weights}: {first_line(exc)}"
+        ) from None
     order = manifest.get("flatten_order")  # absent: written before it was recorded
     payload = {"model_state": state, "model_args": manifest["model_args"], "flatten_order": order}
-    load_weights(model, payload, str(weights))
-    return model.eval(), manifest
+    return rebuild_model(payload, weights), manifest
 
 
 def normalize_numpy(x: np.ndarray, state: dict[str, Any]) -> np.ndarray:
@@ -126,8 +139,11 @@ def onnx_session(path: str | os.PathLike, threads: int | None = None):
             "running .onnx models needs onnxruntime: pip install 'cnnlab[export]'"
         ) from None
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"ONNX model not found: {path}")
+    # operators, external data and weights checked before ONNX Runtime sees the file
+    data = read_regular_file(path, what="ONNX model", error=CheckpointError)
+    check_onnx_model(data, path)
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
@@ -144,11 +160,7 @@ def onnx_manifest(session: Any, path: str | os.PathLike) -> dict[str, Any]:
     meta = session.get_modelmeta().custom_metadata_map
     if "cnnlab_manifest" not in meta:
         raise CheckpointError(f"{path} has no cnnlab metadata; export it with cnnlab")
-    try:
-        manifest = json.loads(meta["cnnlab_manifest"])
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: corrupt cnnlab metadata ({exc})") from None
-    return check_manifest(manifest, Path(path))
+    return check_manifest(loads_json(meta["cnnlab_manifest"], path, "cnnlab metadata"), Path(path))
 
 
 def onnx_logits(session: Any, x: np.ndarray, normalizer_state: dict[str, Any]) -> np.ndarray:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnlab.errors import ConfigError
+from cnnlab.fileio import read_regular_file
 
 
 def _opt(
@@ -255,12 +256,10 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"file not found: {path}")
-    if not path.is_file():
-        raise ConfigError(f"{path}: not a regular file")
-    if path.stat().st_size > YAML_MAX_BYTES:
-        raise ConfigError(f"{path}: {path.stat().st_size:,} bytes is too large for a config file")
     try:
-        text = path.read_bytes().decode("utf-8")
+        # a regular file of at most 1 MB: not a pipe, a device or a runaway file
+        raw = read_regular_file(path, limit=YAML_MAX_BYTES, what="config", error=ConfigError)
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
     try:

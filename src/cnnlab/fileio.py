@@ -14,6 +14,7 @@ temp file and leaves any older version of the target untouched.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -118,3 +119,83 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # exists, owned by someone else
         return True
     return True
+
+
+# Largest file cnnlab reads whole (checkpoints, ONNX files, manifests, configs): a bound on the
+# memory a stranger's file can take. Callers pass a smaller limit where one makes sense.
+MAX_READ_BYTES = 1 << 30
+
+
+def _file_kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def read_regular_file(
+    path: str | os.PathLike,
+    *,
+    limit: int = MAX_READ_BYTES,
+    what: str = "file",
+    error: type[CnnlabError] = CnnlabError,
+) -> bytes:
+    """The bytes of a regular file (after following symlinks) of at most ``limit`` bytes.
+
+    Devices (``/dev/zero``, ``/dev/urandom``), named pipes, sockets and directories are refused
+    before anything is read, and so are files over ``limit``: a stranger's file cannot make cnnlab
+    read without end, wait forever or fill the memory. The file is opened non-blocking and
+    checked on its open descriptor, so it cannot be swapped for a pipe between check and read.
+
+    Raises:
+        error: one line naming ``what`` and the path.
+        FileNotFoundError / PermissionError: as ``open()`` does (the CLI words them).
+    """
+    path = Path(path)
+    kind = os.stat(path).st_mode  # sockets cannot even be opened: name them first
+    if not stat.S_ISREG(kind):
+        raise error(f"{what} is {_file_kind(kind)}, not a regular file: {path}")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise error(f"{what} is {_file_kind(info.st_mode)}, not a regular file: {path}")
+        if info.st_size > limit:
+            raise error(f"{what} too large: {path} is {info.st_size:,} bytes (limit {limit:,})")
+        chunks, total = [], 0
+        while True:
+            chunk = os.read(fd, min(1 << 24, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:  # the file grew while we read it
+                raise error(f"{what} too large: {path} is over {limit:,} bytes")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def check_regular_file(
+    path: str | os.PathLike,
+    *,
+    limit: int = MAX_READ_BYTES,
+    what: str = "file",
+    error: type[CnnlabError] = CnnlabError,
+) -> Path:
+    """:func:`read_regular_file`'s checks without reading: for libraries that open paths."""
+    path = Path(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise error(f"{what} not found: {path}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise error(f"{what} is {_file_kind(info.st_mode)}, not a regular file: {path}")
+    if info.st_size > limit:
+        raise error(f"{what} too large: {path} is {info.st_size:,} bytes (limit {limit:,})")
+    return path

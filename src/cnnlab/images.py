@@ -19,10 +19,12 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cnnlab.errors import ImageError
-from cnnlab.fileio import atomic_write_bytes
+from cnnlab.fileio import atomic_write_bytes, read_regular_file
 
 # Largest image we decode (width x height); Pillow's own bomb guard is 89M and only warns below 2x.
 MAX_PIXELS = 40_000_000
+# Largest encoded image file read (a 40-Mpx PNG is far below it).
+MAX_FILE_BYTES = 256 * 1024 * 1024
 # scikit-learn's bundled sample photos, usable by name wherever an IMAGE is expected.
 SAMPLE_IMAGES = ("china", "flower")
 
@@ -59,8 +61,8 @@ def read_image(source: Source, *, max_pixels: int = MAX_PIXELS, name: str | None
             raise ImageError(f"image not found: {label}")
         if path.is_dir():
             raise ImageError(f"expected an image file, got a directory: {label}")
-        try:
-            data = path.read_bytes()
+        try:  # regular files only, size-capped: not /dev/zero, a FIFO or a 10 GB "photo"
+            data = read_regular_file(path, limit=MAX_FILE_BYTES, what="image", error=ImageError)
         except OSError as exc:
             raise ImageError(f"cannot read image {label}: {exc.strerror or exc}") from None
     if not data:
@@ -94,6 +96,27 @@ def read_image(source: Source, *, max_pixels: int = MAX_PIXELS, name: str | None
             f"corrupt or truncated image: {label} ({type(exc).__name__}: {exc})"
         ) from None
     return img
+
+
+class BlankImageError(ImageError):
+    """The image holds no ink at all (blank white or black, fully transparent, one colour)."""
+
+
+# An image whose gray levels all lie within this range (8 of 255 levels) has nothing drawn on it.
+BLANK_RANGE = 8 / 255
+
+
+def is_blank(image: np.ndarray) -> bool:
+    """True when an (H, W) or (H, W, C) image in [0, 1] is one flat colour (every channel
+    within :data:`BLANK_RANGE`).
+
+    >>> is_blank(np.full((5, 5), 0.7)), is_blank(np.eye(5))
+    (True, False)
+    """
+    if image.size == 0:
+        return True
+    pixels = image.reshape(image.shape[0] * image.shape[1], -1)
+    return float((pixels.max(0) - pixels.min(0)).max()) < BLANK_RANGE
 
 
 def _flatten_alpha(img: Image.Image) -> Image.Image:

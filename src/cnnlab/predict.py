@@ -108,7 +108,15 @@ def preprocess(image: Image.Image, style: str = "mnist", size: int = 28) -> np.n
 
 
 def preprocess_channels(image: Image.Image, style: str, shape: Sequence[int]) -> np.ndarray:
-    """float32 (C, H, W) in [0, 1] for a model input of ``shape`` (C, H, W)."""
+    """float32 (C, H, W) in [0, 1] for a model input of ``shape`` (C, H, W).
+
+    A blank image (one flat colour: nothing drawn) raises BlankImageError instead of a guess.
+    """
+    from cnnlab.images import BlankImageError, is_blank, to_rgb_array
+
+    if is_blank(to_rgb_array(image)):
+        found = "no digit found" if style == "mnist" else "nothing to classify"
+        raise BlankImageError(f"{found}: the image is blank")
     c, h, w = (int(s) for s in shape)
     if c == 3:  # colour image-folder models: plain RGB resize, as the folder loader does
         from cnnlab.images import to_rgb_array
@@ -170,7 +178,9 @@ def collect_images(specs: Sequence[str | Path]) -> list[Path]:
             found = sorted(
                 p
                 for p in path.rglob("*")
-                if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+                if p.suffix.lower() in IMAGE_EXTENSIONS
+                and not p.name.startswith(".")
+                and not p.is_dir()  # a folder named x.png is skipped, as training does
             )
             if not found:
                 raise ImageError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in {path}")

@@ -184,7 +184,10 @@ class Run:
 
     def predict_arrays(self, x: np.ndarray) -> list[Prediction]:
         """Classify already-prepared images (N, C, H, W) in [0, 1]."""
+        from cnnlab.engine.validate import check_logits
+
         logits = np.asarray(self.logits(x), dtype=np.float64)
+        check_logits(logits, len(x), len(self.classes), self.path or self.name)  # finite, shaped
         probs = np.exp(logits - logits.max(1, keepdims=True))
         probs /= probs.sum(1, keepdims=True)
         out = []
@@ -315,6 +318,10 @@ class Run:
             ]
             logits = torch.cat(chunks).float() if chunks else torch.zeros(0, len(self.classes))
             result = metrics_from_logits(logits, data.labels, tuple(data.classes))
+        if not np.isfinite(result.loss):  # NaN in --json output is not JSON; say what happened
+            raise CheckpointError(
+                f"{self.path or self.name}: the model returned NaN or infinite scores on {label}"
+            )
         result.images = data.images.numpy()
         result.dataset = label
         self.last_evaluation = result
@@ -348,7 +355,12 @@ class Run:
                 f"the model expects {self.input_shape}"
             )
         same_count = len(data.classes) == len(self.classes)
-        if tuple(data.classes) != self.classes and not (force and same_count):
+        if not same_count:  # scores and labels must index one class list
+            raise CnnlabError(
+                f"{self.path or self.name} has {len(self.classes):,} outputs but {name} has "
+                f"{len(data.classes):,} classes: evaluate it on the data set it was trained for"
+            )
+        if tuple(data.classes) != self.classes and not force:
             hint = " (force=True / --force evaluates anyway)" if same_count else ""
             raise CnnlabError(f"{name} has classes {list(data.classes)[:10]}, the model was "
                               f"trained on {list(self.classes)[:10]}{hint}")  # fmt: skip
@@ -466,12 +478,15 @@ def load(
     >>> run = load("runs/tutorial_cnn-mnist")  # doctest: +SKIP
     """
     from cnnlab.engine.checkpoint import resolve_checkpoint
+    from cnnlab.engine.validate import check_backend
+    from cnnlab.fileio import check_regular_file
 
     path = Path(source)
     if path.is_dir():
         path = resolve_checkpoint(path, which)
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"no such checkpoint or run folder: {path}")
+    check_regular_file(path, what="model file", error=CheckpointError)  # not a device or a pipe
     suffix = path.suffix.lower()
     if suffix == ".onnx":
         run = _load_onnx(path)
@@ -494,6 +509,7 @@ def load(
         )
     if style is not None:
         run.style = style
+    check_backend(run, path)  # one blank image: scores of the right shape, finite
     return run
 
 
@@ -542,15 +558,13 @@ def _from_description(model: Any, d: dict[str, Any], path: Path, fmt: str, **kw:
 
 def _load_checkpoint(path: Path) -> Run:
     from cnnlab.config import TrainConfig
-    from cnnlab.engine.checkpoint import load_checkpoint, load_weights
-    from cnnlab.models import create_model
+    from cnnlab.engine.checkpoint import load_checkpoint
+    from cnnlab.engine.validate import check_payload, rebuild_model
 
     payload = load_checkpoint(path)
-    args = dict(payload.get("model_args") or {})
-    if "name" not in args:
-        raise CheckpointError(f"{path}: model_args has no model name; cannot rebuild the model")
-    model = create_model(**args)
-    load_weights(model, payload, source=str(path))
+    # every field checked, the network sized on the meta device, before anything is allocated
+    model = rebuild_model(payload, path)
+    payload = {**payload, **check_payload(payload, path)}
     try:
         config = TrainConfig.from_dict(payload.get("config") or {}, source=str(path))
     except CnnlabError:  # a config from another version: the model still works without it

@@ -44,6 +44,9 @@ class Case:
     image: Callable[[], bytes] | None = None  # the image bytes (image cases)
     fsize: int | None = None  # run with RLIMIT_FSIZE at this many bytes: a full disk
     leaves: str = ""  # regex of new paths under out/ a failure may leave (complete files only)
+    # run as a subprocess under an address-space limit and a timeout (inputs that could hang or
+    # exhaust memory without the checks: devices, pipes, sizes from the file)
+    isolate: bool = False
 
 
 # ----------------------------------------------------------------------------- IDX files
@@ -235,8 +238,9 @@ IMAGE_CASES = [
                lambda: png_claiming(0, 28), r"not a readable image: input\.png", 400),
     image_case("img-float-nan", "a float TIFF holding NaN", ".tif", tiff_float_nan,
                r"input\.tif: float image contains NaN or infinity", None),
-    image_case("img-1x1", "a 1x1 PNG (valid: predicted as a blank canvas)", ".png",
-               lambda: _png(Image.new("L", (1, 1), 255)), None, 200),
+    image_case("img-1x1", "a 1x1 white PNG (blank: nothing to classify)", ".png",
+               lambda: _png(Image.new("L", (1, 1), 255)),
+               r"input\.png: no digit found: the image is blank", 422),
     image_case("img-16bit", "a 16-bit grayscale PNG (valid)", ".png", png_16bit, None, 200),
     image_case("img-rgba", "an RGBA PNG, black stroke on transparent (valid: composited on "
                "white)", ".png", png_rgba, None, 200),
@@ -370,7 +374,7 @@ CHECKPOINT_CASES = [
          rf"{CKPT} does not fit lenet5: missing keys \[.*\], unexpected keys \[.*\]"),
     Case("ckpt-args-of-other-model", "checkpoint", "lenet5 options under the name tutorial_cnn",
          mutated_checkpoint(args_of_other_model),
-         r"unknown option\(s\) activation, pool for model 'tutorial_cnn'; valid options: "
+         rf"{CKPT}: unknown option\(s\) activation, pool for model 'tutorial_cnn'; valid options: "
          r"hidden, dropout, pool_first"),
     Case("ckpt-missing-key", "checkpoint", "a checkpoint without conv1.bias",
          mutated_checkpoint(missing_key),
@@ -383,8 +387,8 @@ CHECKPOINT_CASES = [
          rf"{CKPT}: model_args has no model name; cannot rebuild the model"),
     Case("ckpt-truncated", "checkpoint", "best.pt cut in half",
          raw_checkpoint(lambda run: (run / "checkpoints" / "best.pt").read_bytes()[:300_000]),
-         rf"cannot read checkpoint {CKPT}: PytorchStreamReader failed reading zip archive: "
-         r"failed finding central directory \(the file is truncated or corrupt\)"),
+         rf"cannot read checkpoint {CKPT}: not a readable zip archive \(File is not a zip file; "
+         r"the file is truncated or corrupt\)"),
     Case("ckpt-garbage", "checkpoint", "2,000 random bytes named .pt",
          raw_checkpoint(lambda run: random.Random(5).randbytes(2000)),
          rf"cannot read checkpoint {CKPT}: not a PyTorch checkpoint \(.*\)"),
@@ -474,9 +478,8 @@ PATH_CASES = [
          lambda folder, run: (folder / "empty_run").mkdir() or ["predict", "empty_run", "x.png"],
          r"no checkpoints/best\.pt in empty_run"),
     Case("path-resume-corrupt", "path", "--resume a run whose last.pt is cut in half",
-         corrupt_last, r"cannot read checkpoint run/checkpoints/last\.pt: PytorchStreamReader "
-         r"failed reading zip archive: failed finding central directory \(the file is truncated "
-         r"or corrupt\)"),
+         corrupt_last, r"cannot read checkpoint run/checkpoints/last\.pt: not a readable zip "
+         r"archive \(File is not a zip file; the file is truncated or corrupt\)"),
     Case("path-image-missing", "path", "predict an image that does not exist", missing_image,
          "image not found: no-such.png"),
     Case("path-out-under-file", "path", "--out below a regular file (a read-only location, "
@@ -508,10 +511,52 @@ FULL_DISK_CASES = [
          r"checkpoints))?)?"),
 ]  # fmt: skip
 
+
+def _second_half():
+    """``_corpus_models.py`` (model files and inputs from strangers), which imports this file."""
+    import importlib.util
+    import sys
+
+    sys.modules.setdefault("_corpus", sys.modules[__name__])
+    if "_corpus_models" not in sys.modules:
+        path = Path(__file__).with_name("_corpus_models.py")
+        spec = importlib.util.spec_from_file_location("_corpus_models", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["_corpus_models"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["_corpus_models"]
+
+
+_models = _second_half()
+SPECIAL_CASES, SIZE_CASES, SCHEMA_CASES = (
+    _models.SPECIAL_CASES, _models.SIZE_CASES, _models.SCHEMA_CASES)  # fmt: skip
+NAN_CASES, ONNX_CASES, BLANK_CASES, SMALL_CASES = (
+    _models.NAN_CASES, _models.ONNX_CASES, _models.BLANK_CASES, _models.SMALL_CASES)  # fmt: skip
+
 CASES: list[Case] = [
     *IDX_CASES, *IMAGE_CASES, *OPS_CASES, *CHECKPOINT_CASES, *CONFIG_CASES, *PATH_CASES,
-    *FULL_DISK_CASES,
+    *FULL_DISK_CASES, *SPECIAL_CASES, *SIZE_CASES, *SCHEMA_CASES, *NAN_CASES, *ONNX_CASES,
+    *BLANK_CASES, *SMALL_CASES,
 ]  # fmt: skip
+CLASSES = {  # the corpus's classes of bad input, for the table of figures
+    "idx": "IDX data files", "image": "images", "ops": "convolution literals",
+    "checkpoint": "damaged checkpoints", "config": "configs and options",
+    "path": "paths, full disk",
+    "special": "devices, pipes and folders where files belong",
+    "size": "sizes from the file driving allocations", "schema": "crafted weights-only payloads",
+    "nan": "NaN and infinity", "onnx": "ONNX files that are code", "blank": "blank images",
+    "small": "export, evaluate, folders and TorchScript",
+}  # fmt: skip
+
+
+def figures() -> list[tuple[str, int, int]]:
+    """(class, bad inputs, valid inputs) per class of the corpus."""
+    rows = []
+    for kind, label in CLASSES.items():
+        cases = [c for c in CASES if c.kind == kind]
+        rows.append((label, sum(c.error is not None for c in cases),
+                     sum(c.error is None for c in cases)))  # fmt: skip
+    return rows
 
 
 def markdown_table() -> str:

@@ -14,6 +14,7 @@ import contextlib
 import importlib.util
 import re
 import resource
+import subprocess
 import sys
 from pathlib import Path
 
@@ -59,6 +60,26 @@ def run_cli(argv: list[str], capsys, fsize: int | None = None) -> tuple[int, str
     return rc, out, err
 
 
+# Inputs that could exhaust memory or block without the checks run in a child process with an
+# address-space limit (the whole CLI, torch included, fits in 2 GiB) and a timeout.
+ADDRESS_SPACE = 2 << 30
+TIMEOUT = 120
+
+
+def run_isolated(argv: list[str], cwd: Path) -> tuple[int, str, str]:
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "cnnlab", *argv], cwd=cwd, capture_output=True, text=True,
+            timeout=TIMEOUT, preexec_fn=limit, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{argv}: still running after {TIMEOUT} s")
+    return done.returncode, done.stdout, done.stderr
+
+
 def files_under(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
 
@@ -76,7 +97,10 @@ def test_cli(name, digits_run, tmp_path, monkeypatch, capsys):
     (tmp_path / "out").mkdir()
     argv = case.build(tmp_path, digits_run)
     before = files_under(tmp_path / "out")
-    rc, out, err = run_cli(argv, capsys, case.fsize)
+    if case.isolate:
+        rc, out, err = run_isolated(argv, tmp_path)
+    else:
+        rc, out, err = run_cli(argv, capsys, case.fsize)
     if case.error is None:
         assert rc == 0, f"{name}: a valid input failed: {err}"
         return

@@ -183,7 +183,8 @@ def test_onnx_files_are_run_by_onnx_runtime_only():
 def test_manifest_cannot_name_weights_outside_its_folder(tmp_path, run_cli):
     (tmp_path / "m.json").write_text(
         '{"model_args": {"name": "lenet5"}, "input_shape": [1, 28, 28], "normalizer": '
-        '{"kind": "unit"}, "classes": ["0"], "weights": "../../etc/passwd"}'
+        '{"kind": "unit"}, "classes": ["0","1","2","3","4","5","6","7","8","9"], '
+        '"weights": "../../etc/passwd"}'
     )
     rc, _, err = run_cli("predict", str(tmp_path / "m.json"), "x.png")
     assert rc == 2 and err.startswith("cnnlab: error: ") and err.count("\n") == 1, err
@@ -217,7 +218,9 @@ def test_upload_file_names_never_touch_the_disk(tmp_path, digits_run, monkeypatc
 
     monkeypatch.chdir(tmp_path)
     buf = io.BytesIO()
-    Image.new("L", (28, 28), 0).save(buf, format="PNG")
+    drawing = Image.new("L", (28, 28), 0)
+    drawing.paste(255, (12, 4, 16, 24))  # a drawn 1 (a blank image is refused before this)
+    drawing.save(buf, format="PNG")
     target = tmp_path / "planted.png"
     names = [f"../../../../{target}", str(target), "..\\..\\x.png", "con.png\x00.sh"]
     with TestClient(create_app(load(digits_run))) as client:

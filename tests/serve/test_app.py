@@ -124,10 +124,16 @@ def test_client_filename_is_never_used(client, tmp_path, monkeypatch):
     assert "evil" not in response.text
 
 
-def test_blank_canvas_is_answered(client):
-    response = post_file(client, encode(Image.new("L", (280, 280), 0)))
-    assert response.status_code == 200
-    assert len(response.json()["probs"]) == 10
+@pytest.mark.parametrize(
+    "image",
+    [Image.new("L", (280, 280), 0), Image.new("L", (1, 1), 255), Image.new("L", (1, 5000), 128)],
+    ids=["black canvas", "1x1 white", "1x5000 gray"],
+)
+def test_blank_canvas_is_refused_not_guessed(client, image):
+    """Nothing drawn: 422 with one line, not a class picked from noise."""
+    response = post_file(client, encode(image))
+    assert response.status_code == 422
+    assert response.json()["detail"] == "no digit found: the image is blank"
 
 
 def test_concurrent_requests_are_independent(client, mnist_pngs):
@@ -334,6 +340,12 @@ def test_far_oversize_is_refused_from_the_header(client, settings, monkeypatch):
     assert "request body too large" in response.json()["detail"]
 
 
+def dotted(image: Image.Image) -> Image.Image:
+    """``image`` with one black pixel in its middle (not blank any more)."""
+    image.putpixel((image.width // 2, image.height // 2), 0)
+    return image
+
+
 def odd_images() -> dict[str, bytes]:
     """Unusual but valid images: every one must get a 200, never a 5xx."""
     stroke = drawn_one()
@@ -341,7 +353,8 @@ def odd_images() -> dict[str, bytes]:
     rgba = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
     ImageDraw.Draw(rgba).line((140, 40, 140, 240), fill=(0, 0, 0, 255), width=22)
     palette = stroke.convert("P")
-    palette.info["transparency"] = 0
+    # the white stroke's index is transparent: on white it still stands out from the black page
+    palette.info["transparency"] = int(palette.getpixel((140, 140)))
     frames = [stroke.convert("RGB"), Image.new("RGB", (280, 280), "white")]
     animated = io.BytesIO()
     frames[0].save(animated, format="WEBP", save_all=True, append_images=frames[1:])
@@ -351,8 +364,7 @@ def odd_images() -> dict[str, bytes]:
         "transparent rgba png": encode(rgba),
         "la png": encode(stroke.convert("LA")),
         "palette png with transparency": encode(palette),
-        "1x1 png": encode(Image.new("L", (1, 1), 255)),
-        "1x5000 png": encode(Image.new("L", (1, 5000), 128)),
+        "1x5000 png with a dot": encode(dotted(Image.new("L", (1, 5000), 128))),
         "animated webp": animated.getvalue(),
     }
 

@@ -50,6 +50,15 @@ def _server_flags(p) -> None:
     p.add_argument("--keep-alive", type=float, default=30.0, metavar="S",
                    help="seconds an idle connection stays open (default 30: longer than the 5-15 s "
                         "pools of httpx/aiohttp: no client reuses one being closed)")  # fmt: skip
+    p.add_argument("--header-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds for a request's headers to arrive, else the connection is "
+                        "closed (default 10)")  # fmt: skip
+    p.add_argument("--body-timeout", type=float, default=60.0, metavar="S",
+                   help="seconds for a request's body to arrive after its headers "
+                        "(default 60)")  # fmt: skip
+    p.add_argument("--max-connections", type=int, default=0, metavar="N",
+                   help="open connections at once; a new one evicts the longest-waiting idle "
+                        "or stalled one (default: half the fd limit, at most 1000)")  # fmt: skip
     p.add_argument("--log-level", default="info",
                    choices=("critical", "error", "warning", "info", "debug"))  # fmt: skip
 
@@ -67,6 +76,12 @@ def _settings(args: argparse.Namespace):
         )
     if not 0 < args.keep_alive <= 3600:
         raise CnnlabError(f"--keep-alive {args.keep_alive} must be in (0, 3600] seconds")
+    for flag, value in (("--header-timeout", args.header_timeout),
+                        ("--body-timeout", args.body_timeout)):  # fmt: skip
+        if not 0 < value <= 3600:  # also refuses nan
+            raise CnnlabError(f"{flag} {value} must be in (0, 3600] seconds")
+    if not 0 <= args.max_connections <= 1_000_000:
+        raise CnnlabError(f"--max-connections {args.max_connections} must be in 0..1000000")
     if not 0 <= args.port <= 65535:
         raise CnnlabError(f"--port {args.port} is not a TCP port")
     return ServeSettings(
@@ -93,6 +108,10 @@ def _serve(args: argparse.Namespace) -> int:
     if args.open_page and not hasattr(run.model, "named_modules"):
         raise CnnlabError(f"{args.run}: the explainer needs a PyTorch checkpoint (.pt, run folder)")
     app = create_app(run, settings)
+    from cnnlab.serve.guard import ConnectionLimits, guarded_protocol
+
+    limits = ConnectionLimits(args.header_timeout, args.body_timeout, args.max_connections)
+    _log_like_uvicorn("cnnlab.serve", args.log_level)
     if not _is_loopback(args.host):
         sys.stderr.write(
             f"cnnlab: warning: listening on {args.host}, reachable from other machines\n"
@@ -113,8 +132,22 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=False,
         timeout_keep_alive=args.keep_alive,
+        http=guarded_protocol(limits),  # deadlines for requests still arriving, connection cap
     )
     return 0
+
+
+def _log_like_uvicorn(name: str, level: str) -> None:
+    """One line per event on stderr, formatted as uvicorn's own (``WARNING:  ...``)."""
+    import logging
+
+    logger = logging.getLogger(name)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s:  %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(level.upper())
 
 
 def torch_threads(n: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -209,12 +210,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         try:
             result = fit(config, progress=progress, callbacks=callbacks, resume=resume)
-        except TrainingInterrupted as stop:  # Ctrl-C: `last` is saved, say how to go on
+        except TrainingInterrupted as stop:  # Ctrl-C or SIGTERM: `last` is saved, say how to go on
+            how = "terminated (SIGTERM)" if stop.signal == signal.SIGTERM else "interrupted"
             sys.stderr.write(
-                f"cnnlab: interrupted: {stop}\n"
+                f"cnnlab: {how}: {stop}\n"
                 f"cnnlab: resume with: cnnlab train --resume {stop.run_dir}\n"
             )
-            return 130
+            return 128 + stop.signal  # what a shell reports for the signal: 130, 143
     last = result.history[-1] if result.history else {}
     summary = {
         "run_dir": str(result.run_dir),

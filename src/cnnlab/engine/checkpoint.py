@@ -15,16 +15,25 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import pickletools
 import random
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from cnnlab.engine.validate import first_line as _first_line
+from cnnlab.engine.validate import loads_json
 from cnnlab.errors import CheckpointError
-from cnnlab.fileio import atomic_write_bytes
+from cnnlab.fileio import (
+    MAX_READ_BYTES,
+    atomic_write_bytes,
+    check_regular_file,
+    read_regular_file,
+)
 from cnnlab.fileio import remove_stale_temps as remove_stale_temps  # re-export for resume
 from cnnlab.models.portable import FLATTEN_ORDER
 
@@ -71,28 +80,15 @@ def save_safetensors(path: str | Path, state: dict[str, Any], description: dict[
 
 def read_safetensors(path: str | Path, *, tensors: bool = True) -> tuple[dict, dict[str, Any]]:
     """``(state, description)`` of a safetensors file; the description is ``{}`` when the header
-    carries no cnnlab metadata. CheckpointError for unreadable files."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()} if tensors else {}  # noqa: SIM118
-    except Exception as exc:  # safetensors raises its own error types
-        raise CheckpointError(f"cannot read safetensors file {path}: {exc}") from None
-    if "cnnlab_manifest" in meta:
-        try:
-            description = json.loads(meta["cnnlab_manifest"])
-        except json.JSONDecodeError as exc:
-            raise CheckpointError(f"{path}: corrupt cnnlab metadata ({exc})") from None
-        return state, description if isinstance(description, dict) else {}
-    description = {}
-    for key, value in meta.items():
-        try:
-            description[key] = json.loads(value)
-        except json.JSONDecodeError:
-            description[key] = value
-    return state, description if "model_args" in description else {}
+    carries no cnnlab metadata. The file must be a regular file of bounded size and its header
+    JSON is parsed with size and depth limits; CheckpointError (one line) otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    data = read_regular_file(path, what="model file", error=CheckpointError)
+    payload = _load_safetensors(path, data, tensors=tensors, require_args=False)
+    state = payload.pop("model_state")
+    return state, payload if "model_args" in payload else {}
 
 
 def portable_metadata(model_args: dict | None) -> dict[str, str]:
@@ -106,15 +102,32 @@ def portable_metadata(model_args: dict | None) -> dict[str, str]:
     return meta
 
 
+# What a checkpoint's pickle may name: tensors, their storages and plain containers. Everything
+# torch's weights-only unpickler would also build (bytearray(10**11) among them) is refused here,
+# before unpickling, with the name of what was asked for.
+SAFE_GLOBALS = {
+    ("torch._utils", "_rebuild_tensor_v2"),
+    ("torch._utils", "_rebuild_parameter"),
+    ("collections", "OrderedDict"),
+    ("torch", "Size"),
+    ("_codecs", "encode"),  # how protocol 2 pickles short bytes values
+}
+MAX_ARCHIVE_ENTRIES = 100_000
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``; CheckpointError for pickles or bad files."""
+    """Load a checkpoint with ``weights_only=True``; CheckpointError for pickles or bad files.
+
+    The file must be a regular file of bounded size; its pickle is scanned before it is
+    unpickled and may name only tensors and plain containers (:data:`SAFE_GLOBALS`).
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"checkpoint not found: {path}")
+    data = read_regular_file(path, what="checkpoint", error=CheckpointError)
     if path.suffix == ".safetensors":
-        return _load_safetensors(path)
-    with open(path, "rb") as f:
-        head = f.read(2)
+        return _load_safetensors(path, data)
+    head = data[:2]
     if not head:
         raise CheckpointError(f"cannot read checkpoint {path}: empty file")
     if head != b"PK" and head[:1] != b"\x80":  # torch.save writes a zip (or a pickle, legacy)
@@ -122,35 +135,162 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"cannot read checkpoint {path}: not a PyTorch checkpoint "
             f"(neither a zip archive nor a pickle; starts with {head!r})"
         )
+    _scan_archive(data, path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))  # torch names the refused object
         what = f" ({found.group(1)})" if found else ""
         raise CheckpointError(
             f"refusing to load {path}: it contains pickled code/objects{what}, not only tensors"
-        ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, TypeError, KeyError, MemoryError,
+            IndexError, AttributeError, OverflowError, RecursionError) as exc:  # fmt: skip
         reason = _first_line(exc).split(". This is an internal")[0]  # torch's miniz boilerplate
         if "zip archive" in reason:
             reason += " (the file is truncated or corrupt)"
-        raise CheckpointError(f"cannot read checkpoint {path}: {reason}") from exc
+        raise CheckpointError(f"cannot read checkpoint {path}: {reason[:200]}") from None
     if not isinstance(payload, dict) or "model_state" not in payload:
         raise CheckpointError(f"{path} is not a cnnlab checkpoint (no model_state)")
     return payload
 
 
-def _first_line(exc: BaseException) -> str:
-    """An exception's first line of text, or its type name when it has none (EOFError())."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _scan_archive(data: bytes, path: Path) -> None:
+    """Refuse TorchScript archives, zip bombs and pickles naming anything but tensors."""
+    if data[:2] != b"PK":
+        return _scan_pickles(io.BytesIO(data), path, streams=5)  # legacy: 5 pickles, then data
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: not a readable zip archive ({_first_line(exc)}; "
+            "the file is truncated or corrupt)"
+        ) from None
+    if len(entries) > MAX_ARCHIVE_ENTRIES:
+        raise CheckpointError(f"cannot read checkpoint {path}: {len(entries):,} archive entries")
+    names = [e.filename for e in entries]
+    if any("/code/" in n or n.endswith("constants.pkl") for n in names):
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: it is a TorchScript archive (compiled code), not a "
+            "checkpoint; cnnlab loads checkpoints, .onnx and .safetensors files"
+        )
+    unpacked = sum(e.file_size for e in entries)
+    if unpacked > MAX_READ_BYTES:
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: it unpacks to {unpacked:,} bytes "
+            f"(limit {MAX_READ_BYTES:,})"
+        )
+    pickles = [e for e in entries if e.filename.endswith("data.pkl")]
+    if len(pickles) != 1:
+        raise CheckpointError(f"cannot read checkpoint {path}: no single data.pkl in the archive")
+    try:
+        raw = archive.read(pickles[0])
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError) as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {_first_line(exc)}") from None
+    _scan_pickles(io.BytesIO(raw), path, streams=1)
 
 
-def _load_safetensors(path: Path) -> dict[str, Any]:
-    state, description = read_safetensors(path)
-    if not description:
+def _scan_pickles(stream: io.BytesIO, path: Path, streams: int) -> None:
+    """Read the pickle opcodes (nothing is executed) and refuse any global not allowed."""
+    for _ in range(streams):
+        try:
+            for name in _pickle_globals(stream):
+                if name not in SAFE_GLOBALS and not _is_storage(name):
+                    raise CheckpointError(
+                        f"refusing to load {path}: it contains pickled code/objects "
+                        f"({'.'.join(name)}), not only tensors"
+                    )
+        except CheckpointError:
+            raise
+        except Exception as exc:  # pickletools' ValueError on a malformed stream
+            raise CheckpointError(
+                f"cannot read checkpoint {path}: corrupt pickle data ({_first_line(exc)[:120]})"
+            ) from None
+
+
+def _is_storage(name: tuple[str, str]) -> bool:
+    return name[0] == "torch" and name[1].endswith("Storage") and name[1].isidentifier()
+
+
+def _pickle_globals(stream: io.BytesIO):
+    """The (module, name) of every GLOBAL / STACK_GLOBAL in one pickle, without running it."""
+    memo: dict[int, Any] = {}
+    recent: list[Any] = []  # the last values pushed (strings, or None for anything else)
+    for op, arg, _pos in pickletools.genops(stream):
+        if op.name == "GLOBAL":
+            module, _, name = str(arg).partition(" ")
+            yield {"__builtin__": "builtins"}.get(module, module), name  # protocol 2's name
+            recent.append(None)
+        elif op.name == "STACK_GLOBAL":
+            pair = recent[-2:]
+            if len(pair) < 2 or not all(isinstance(p, str) for p in pair):
+                yield ("<unknown>", "<computed name>")
+            else:
+                yield pair[0], pair[1]
+            recent.append(None)
+        elif op.name in ("MEMOIZE",):
+            memo[len(memo)] = recent[-1] if recent else None
+        elif op.name in ("PUT", "BINPUT", "LONG_BINPUT"):
+            memo[int(arg)] = recent[-1] if recent else None
+        elif op.name in ("GET", "BINGET", "LONG_BINGET"):
+            recent.append(memo.get(int(arg)))
+        elif isinstance(arg, str) and ("UNICODE" in op.name or op.name.endswith("STRING")):
+            recent.append(arg)
+        elif op.name not in ("FRAME", "PROTO", "MARK"):
+            recent.append(None)
+        del recent[:-4]
+
+
+def _load_safetensors(
+    path: Path, data: bytes, *, tensors: bool = True, require_args: bool = True
+) -> dict[str, Any]:
+    """The payload of a safetensors file: its tensors plus its cnnlab metadata, parsed safely."""
+    from safetensors.torch import load
+
+    meta = read_safetensors_metadata(data, path)
+    try:
+        state = load(data) if tensors else {}
+    except Exception as exc:  # safetensors raises its own error types
+        raise CheckpointError(f"cannot read safetensors file {path}: {_first_line(exc)}") from None
+    payload: dict[str, Any] = {"model_state": state}
+    if "cnnlab_manifest" in meta:  # the whole description, written by save_safetensors
+        description = loads_json(meta["cnnlab_manifest"], path, "metadata 'cnnlab_manifest'")
+        if not isinstance(description, dict):
+            raise CheckpointError(f"{path}: metadata 'cnnlab_manifest' is not an object")
+        payload.update(description)
+    else:
+        for key, value in meta.items():
+            payload[key] = (
+                loads_json(value, path, f"metadata {key!r}") if key in META_JSON else value
+            )
+    if require_args and "model_args" not in payload:
         raise CheckpointError(f"{path} has no cnnlab metadata (model_args); cannot rebuild it")
-    return {**description, "model_state": state}
+    return payload
+
+
+# metadata values written as JSON by save_safetensors (others are kept as text)
+META_JSON = (*DESCRIPTION_KEYS, "epoch", "step")
+MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
+
+
+def read_safetensors_metadata(data: bytes, path: Path) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file (text -> text), its header checked first."""
+    if len(data) < 8:
+        raise CheckpointError(f"cannot read safetensors file {path}: {len(data)} bytes, no header")
+    size = int.from_bytes(data[:8], "little")
+    if size > min(MAX_HEADER_BYTES, len(data) - 8):
+        raise CheckpointError(
+            f"cannot read safetensors file {path}: header of {size:,} bytes in a file of "
+            f"{len(data):,}"
+        )
+    header = loads_json(data[8 : 8 + size], path, "safetensors header")
+    if not isinstance(header, dict):
+        raise CheckpointError(f"cannot read safetensors file {path}: header is not an object")
+    meta = header.get("__metadata__") or {}
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise CheckpointError(f"{path}: safetensors metadata must map names to text")
+    return meta
 
 
 def resolve_checkpoint(run_or_path: str | Path, which: str = "best") -> Path:
@@ -163,6 +303,8 @@ def resolve_checkpoint(run_or_path: str | Path, which: str = "best") -> Path:
         return path
     if not path.exists():
         raise CheckpointError(f"no such checkpoint or run folder: {path}")
+    if not path.is_dir():  # a device, a pipe, a socket: say what it is
+        check_regular_file(path, what="checkpoint", error=CheckpointError)
     from cnnlab.engine.runs import versions
 
     for folder in (path, *reversed(versions(path))):
@@ -174,14 +316,31 @@ def resolve_checkpoint(run_or_path: str | Path, which: str = "best") -> Path:
 
 def load_weights(model: torch.nn.Module, payload: dict[str, Any], source: str = "checkpoint"):
     """Load ``payload['model_state']`` into ``model``; CheckpointError naming any mismatch."""
+    check_fit(model, payload, source)
+    try:
+        model.load_state_dict(upgraded_state(model, payload))
+    except (RuntimeError, TypeError, ValueError) as exc:  # a dtype torch cannot copy from
+        raise CheckpointError(
+            f"{source}: cannot use the stored weights ({_first_line(exc)})"
+        ) from None
+
+
+def upgraded_state(model: torch.nn.Module, payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload['model_state']`` in ``model``'s layout: files without a ``flatten_order`` come
+    from an older layout that the model converts (speednet's head)."""
+    upgrade = getattr(model, "upgrade_state", None)
+    state = payload["model_state"]
+    return upgrade(state, payload.get("flatten_order")) if upgrade is not None else state
+
+
+def check_fit(model: torch.nn.Module, payload: dict[str, Any], source: str = "checkpoint"):
+    """CheckpointError unless ``payload['model_state']`` has exactly ``model``'s keys and shapes
+    (``model`` may live on the meta device: nothing is copied)."""
     want = getattr(model, "cnnlab_args", {}).get("name")
     have = (payload.get("model_args") or {}).get("name")
     if want and have and want != have:
         raise CheckpointError(f"{source} holds a {have!r} model, not {want!r}")
-    state = payload["model_state"]
-    upgrade = getattr(model, "upgrade_state", None)
-    if upgrade is not None:  # files without a flatten order come from an older layout
-        state = upgrade(state, payload.get("flatten_order"))
+    state = upgraded_state(model, payload)
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -196,7 +355,6 @@ def load_weights(model: torch.nn.Module, payload: dict[str, Any], source: str = 
                 f"{source}: {key} has shape {tuple(value.shape)}, "
                 f"the model expects {tuple(own[key].shape)}"
             )
-    model.load_state_dict(state)
 
 
 def rng_state() -> dict[str, Any]:

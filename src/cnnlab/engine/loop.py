@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import signal
 import threading
 import time
@@ -30,7 +31,9 @@ from cnnlab.engine.device import autocast, bf16_supported, pick_device, seed_eve
 from cnnlab.engine.evaluate import evaluate
 from cnnlab.engine.optim import build_loss, build_optimizer, build_scheduler
 from cnnlab.engine.runs import RunLog, new_run_dir
-from cnnlab.errors import ConfigError
+from cnnlab.engine.validate import check_model_size
+from cnnlab.errors import CnnlabError, ConfigError
+from cnnlab.fileio import atomic_write_text
 from cnnlab.run import Run
 
 log = logging.getLogger(__name__)
@@ -51,36 +54,53 @@ class SingleProcess:
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped :func:`fit` cleanly between two batches after saving ``last``.
+    """Ctrl-C (SIGINT) or SIGTERM stopped :func:`fit` cleanly between two batches after saving
+    ``last``.
 
-    ``run_dir`` is the folder to pass to ``fit(..., resume=run_dir)`` / ``--resume``.
+    ``run_dir`` is the folder to pass to ``fit(..., resume=run_dir)`` / ``--resume``;
+    ``signal`` is the number of the signal that asked for the stop (a shell reports 128 + it).
     """
 
-    def __init__(self, run_dir: Path, step: int):
+    def __init__(self, run_dir: Path, step: int, signum: int = signal.SIGINT):
         super().__init__(f"stopped at step {step}, saved {run_dir / 'checkpoints' / 'last.pt'}")
+        self.run_dir, self.step, self.signal = run_dir, step, int(signum)
+
+
+class TrainingDiverged(CnnlabError):
+    """The loss became NaN or infinite: training stopped; no checkpoint holds such weights."""
+
+    def __init__(self, message: str, run_dir: Path, step: int):
+        super().__init__(message)
         self.run_dir, self.step = run_dir, step
 
 
+# Signals that ask for a clean stop: Ctrl-C, and SIGTERM from kill, docker stop, systemd and
+# batch schedulers.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
-def _graceful_sigint(dist: Any):
-    """While training, the first SIGINT asks for a stop at the next batch boundary (a second
-    one interrupts at once). Only in a single main-thread process that does not ignore SIGINT."""
-    request = {"stop": False}
+def _graceful_stop(dist: Any):
+    """While training, the first SIGINT or SIGTERM asks for a stop at the next batch boundary
+    (a second one interrupts at once). Only in a single main-thread process, and only for the
+    signals that process does not ignore."""
+    request: dict[str, Any] = {"stop": False, "signal": None}
     usable = dist.world_size == 1 and threading.current_thread() is threading.main_thread()
-    if not usable or signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None):
-        yield request
-        return
+    handled = [
+        s for s in STOP_SIGNALS if usable and signal.getsignal(s) not in (signal.SIG_IGN, None)
+    ]
 
     def handler(signum: int, frame: Any) -> None:
         if request["stop"]:
             raise KeyboardInterrupt
-        request["stop"] = True
+        request["stop"], request["signal"] = True, signum
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {s: signal.signal(s, handler) for s in handled}
     try:
         yield request
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, old in previous.items():
+            signal.signal(s, old)
 
 
 @dataclass
@@ -144,9 +164,16 @@ class TrainState:
         }
 
     def save(self, which: str) -> None:
-        """Write checkpoints/<which>.pt (and best.safetensors) on the main process only."""
+        """Write checkpoints/<which>.pt (and best.safetensors) on the main process only.
+
+        Weights holding NaN or infinity are never written: :class:`TrainingDiverged` instead,
+        so the checkpoints on disk keep the last finite weights.
+        """
         if not self.dist.is_main:
             return
+        bad = _first_non_finite(self.raw_model)
+        if bad is not None:
+            raise _diverged(self, f"the weights became NaN or infinite ({bad})")
         payload = self.payload()
         folder = self.run_dir / "checkpoints"
         ckpt.save_checkpoint(folder / f"{which}.pt", payload)
@@ -189,8 +216,9 @@ def fit(
         **options: any :class:`~cnnlab.config.TrainConfig` field (``epochs=1``,
             ``max_steps=100``, ``image_size=64``, ``color_mode="rgb"``...).
 
-    Ctrl-C (SIGINT) finishes the current batch, saves ``last`` and raises
-    :class:`TrainingInterrupted`.
+    Ctrl-C (SIGINT) or SIGTERM finishes the current batch, saves ``last`` and raises
+    :class:`TrainingInterrupted`. A loss that becomes NaN or infinite stops training with
+    :class:`TrainingDiverged`; checkpoints never hold non-finite weights.
 
     >>> run = fit("tutorial_cnn", "digits", epochs=1, verbose=0)  # doctest: +SKIP
     """
@@ -199,7 +227,7 @@ def fit(
     if progress is _DEFAULT:
         progress = ProgressBar(verbose) if verbose and dist.is_main else None
     state = _setup(config, resume, dist, module)
-    with _graceful_sigint(dist) as interrupt:
+    with _graceful_stop(dist) as interrupt:
         return _train(state, progress, callbacks, interrupt)
 
 
@@ -245,7 +273,11 @@ def _train(state: TrainState, progress: Any, callbacks: Any, interrupt: dict) ->
     if config.bf16 and not use_bf16:
         log.warning("bf16 requested but %s has no fast bf16: training in float32", device)
     _call(state, "on_train_begin")
-    _loop(state, build_loss(config), use_bf16, interrupt)
+    try:
+        _loop(state, build_loss(config), use_bf16, interrupt)
+    except TrainingDiverged:
+        _call(state, "on_train_end")  # closes progress bars, draws the curves so far
+        raise
     _call(state, "on_train_end")
     stopper = next((c for c in state.callbacks if isinstance(c, EarlyStopping)), None)
     best = state.run_dir / "checkpoints" / "best.pt"
@@ -288,6 +320,10 @@ def _loop(state: TrainState, loss_fn: Any, use_bf16: bool, interrupt: dict) -> N
             with autocast(device, use_bf16):
                 logits = state.model(x)
             loss = loss_fn(logits.float(), y)
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):  # before the step: stop, keep the finite weights
+                word = "NaN" if math.isnan(loss_value) else "infinite"
+                raise _diverged(state, f"the loss became {word}")
             state.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             state.optimizer.step()
@@ -296,10 +332,10 @@ def _loop(state: TrainState, loss_fn: Any, use_bf16: bool, interrupt: dict) -> N
             state.batch_in_epoch += 1
             state.images += len(y)
             correct = (logits.detach().argmax(1) == y).sum().item()
-            _accumulate(state.accum, loss.item() * len(y), correct, len(y))
+            _accumulate(state.accum, loss_value * len(y), correct, len(y))
             state.epoch_done = state.batch_in_epoch >= state.steps_per_epoch
             state.train_seconds = time.perf_counter() - start - eval_seconds
-            logs = {"loss": loss.item(), "accuracy": correct / len(y), "images": len(y)}
+            logs = {"loss": loss_value, "accuracy": correct / len(y), "images": len(y)}
             if _eval_now(config, state):
                 eval_seconds += _evaluate_point(state, use_bf16)
             _call(state, "on_batch_end", logs)
@@ -322,7 +358,7 @@ def _loop(state: TrainState, loss_fn: Any, use_bf16: bool, interrupt: dict) -> N
             _call(state, "on_epoch_end")
         if interrupt["stop"] and unfinished:  # `last` was saved above or at the epoch end
             _call(state, "on_train_end")  # closes progress bars, draws the curves so far
-            raise TrainingInterrupted(state.run_dir, state.step)
+            raise TrainingInterrupted(state.run_dir, state.step, interrupt["signal"])
     state.train_seconds = time.perf_counter() - start - eval_seconds
 
 
@@ -345,12 +381,19 @@ def _setup(
     device = pick_device(config.device)
     data = _prepare_data_main_first(config, payload, dist)
     channels, size = data.input_shape[0], tuple(data.input_shape[1:])
+    input_size = size if size[0] != size[1] else size[0]
     if module is None:
+        # sized on the meta device first: options such as hidden=10**9 are refused, not allocated
+        check_model_size(
+            {"name": config.model, "in_channels": channels, "num_classes": len(data.classes),
+             "input_size": input_size, **config.model_kwargs},
+            config.model, field="its options",
+        )  # fmt: skip
         model = create_model(
             config.model,
             in_channels=channels,
             num_classes=len(data.classes),
-            input_size=size if size[0] != size[1] else size[0],
+            input_size=input_size,
             **config.model_kwargs,
         )
     else:
@@ -382,7 +425,7 @@ def _setup(
     if payload is not None:
         _restore(state, payload)
     if dist.is_main:
-        (run_dir / "config.yaml").write_text(config.to_yaml())
+        atomic_write_text(run_dir / "config.yaml", config.to_yaml())
     return state
 
 
@@ -481,6 +524,29 @@ def _standard_callbacks(config: TrainConfig, has_validation: bool) -> list[Callb
     delta = config.min_delta if config.early_stopping and has_validation else 0.0
     out.append(ModelCheckpoint(monitor, mode, config.checkpoint_every, delta))
     return out
+
+
+def _first_non_finite(model: torch.nn.Module) -> str | None:
+    """The name of the first parameter or buffer holding NaN or infinity, else None."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return name
+    return None
+
+
+def _diverged(state: TrainState, what: str) -> TrainingDiverged:
+    """The one-line stop message: where it happened and which checkpoint is still good."""
+    folder = state.run_dir / "checkpoints"
+    kept = [folder / f"{w}.pt" for w in ("last", "best") if (folder / f"{w}.pt").is_file()]
+    if kept:
+        good = f"the last finite weights are in {', '.join(str(p) for p in kept)}"
+    else:
+        good = "no checkpoint was written (none had finite weights)"
+    return TrainingDiverged(
+        f"training stopped at step {state.step + 1}: {what}; {good}; try a lower learning rate",
+        state.run_dir,
+        state.step,
+    )
 
 
 def _accumulate(accum: dict[str, float], loss_sum: float, correct: int, n: int) -> None:

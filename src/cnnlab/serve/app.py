@@ -14,6 +14,7 @@ exhaust memory or block the event loop.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -25,11 +26,15 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.requests import ClientDisconnect
 
-from cnnlab.errors import ImageError
+from cnnlab.errors import CnnlabError, ImageError
+from cnnlab.images import BlankImageError
 from cnnlab.serve.codec import decode_base64_image
+from cnnlab.serve.guard import ABORTED
 from cnnlab.serve.service import InferenceService, UnsupportedFormat
 
+log = logging.getLogger("cnnlab.serve")
 MB = 1024 * 1024
 # How much of an over-limit body is read and discarded so the client sees the 413.
 DRAIN_BYTES = 16 * MB
@@ -215,8 +220,12 @@ def create_app(run: Any, settings: ServeSettings | None = None) -> FastAPI:
             return await run_in_threadpool(service.predict_bytes, data)
         except UnsupportedFormat as exc:
             raise HTTPException(415, str(exc)) from None
+        except BlankImageError as exc:  # a valid image with nothing on it: 422, not a guess
+            raise HTTPException(422, str(exc)) from None
         except ImageError as exc:
             raise HTTPException(400, str(exc)) from None
+        except CnnlabError as exc:  # the model's fault (non-finite scores): one line, no trace
+            raise HTTPException(500, str(exc)) from None
 
     return app
 
@@ -248,14 +257,22 @@ async def _read_limited(request: Request, limit: int) -> bytes:
         if int(declared) > limit + DRAIN_BYTES:
             raise HTTPException(413, _body_too_large(int(declared), limit))
     chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:  # chunked uploads have no Content-Length: count what arrives
-            chunks.clear()
-            if total > limit + DRAIN_BYTES:
-                break
-            continue
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:  # chunked uploads have no Content-Length: count what arrives
+                chunks.clear()
+                if total > limit + DRAIN_BYTES:
+                    break
+                continue
+            chunks.append(chunk)
+    except ClientDisconnect:  # one log line, not a traceback; nobody is left to answer
+        if not request.scope.get(ABORTED):  # the connection guard has logged its own abort
+            client = request.client
+            who = f"{client.host}:{client.port}" if client else "client"
+            log.warning("%s: disconnected after %s of %s body bytes", who, f"{total:,}",
+                        declared or "?")  # fmt: skip
+        raise HTTPException(400, "the client disconnected before its request arrived") from None
     if total > limit:
         raise HTTPException(413, _body_too_large(total, limit))
     return b"".join(chunks)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab.errors import CnnlabError, ImageError
-from cnnlab.images import read_image
+from cnnlab.images import BlankImageError, read_image
 from cnnlab.serve.codec import feature_grid, png_base64, sniff_format
 
 
@@ -81,6 +81,8 @@ class InferenceService:
             )
         try:
             return self.run.prepare(img)  # (C, H, W): the same path as `cnnlab predict`
+        except BlankImageError:
+            raise
         except (ValueError, OSError) as exc:  # CnnlabError is a ValueError
             raise ImageError(f"cannot preprocess the upload: {exc}") from None
 
