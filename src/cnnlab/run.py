@@ -357,7 +357,7 @@ class Run:
         same_count = len(data.classes) == len(self.classes)
         if not same_count:  # scores and labels must index one class list
             raise CnnlabError(
-                f"{self.path or self.name} has {len(self.classes):,} outputs but {name} has "
+                f"{self.path or self.name} has {len(self.classes):,} outputs but {label} has "
                 f"{len(data.classes):,} classes: evaluate it on the data set it was trained for"
             )
         if tuple(data.classes) != self.classes and not force:

@@ -259,11 +259,11 @@ def _load_safetensors(
         if not isinstance(description, dict):
             raise CheckpointError(f"{path}: metadata 'cnnlab_manifest' is not an object")
         payload.update(description)
-    else:
-        for key, value in meta.items():
-            payload[key] = (
-                loads_json(value, path, f"metadata {key!r}") if key in META_JSON else value
-            )
+    for key, value in meta.items():  # the per-key entries, which the checks below then see
+        if key in META_JSON:
+            payload[key] = loads_json(value, path, f"metadata {key!r}")
+        elif key not in payload:
+            payload[key] = value
     if require_args and "model_args" not in payload:
         raise CheckpointError(f"{path} has no cnnlab metadata (model_args); cannot rebuild it")
     return payload

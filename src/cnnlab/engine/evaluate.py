@@ -74,7 +74,6 @@ class FusedInference(torch.nn.Module):
     ) -> None:
         super().__init__()
         self.bf16 = bf16
-        torch.jit.enable_onednn_fusion(True)  # process-wide; only affects TorchScript graphs
         model = copy.deepcopy(model).eval()  # constants must not alias the caller's weights
         if channels_last:
             example = example.contiguous(memory_format=torch.channels_last)
@@ -95,8 +94,20 @@ class FusedInference(torch.nn.Module):
         return torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad(), self._autocast():
+        with torch.no_grad(), self._autocast(), _onednn_fusion():
             return self.graph(x)
+
+
+@contextlib.contextmanager
+def _onednn_fusion():
+    """oneDNN graph fusion for the calls inside only: the switch is process-wide, and other
+    TorchScript modules (a user's exported model) must not run through its passes."""
+    before = torch.jit.onednn_fusion_enabled()
+    torch.jit.enable_onednn_fusion(True)
+    try:
+        yield
+    finally:
+        torch.jit.enable_onednn_fusion(before)
 
 
 def fused_inference(
