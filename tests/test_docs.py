@@ -10,6 +10,8 @@ after it, up to the next ``$ `` line or the end of the block, are its expected o
 fresh working folder, so a later command can use the run folder an earlier one made. The folder
 starts with ``my_digit.png``: MNIST test image 0 (a 7) drawn as dark ink on white paper.
 Progress bars are switched off (``TQDM_DISABLE=1``); stdout and stderr are compared together.
+A command that already ran on another page with the same arguments and the same files is
+replayed from that run (see ``CommandCache``): ``train --recipe fast`` trains once per session.
 
 Comparison: each line is right-stripped; a line ``...`` matches any number of lines, and ``...``
 inside a line matches any text there. The exit status must be 0, or 2 when the expected output
@@ -20,6 +22,7 @@ expects status N; use it for output that changes from run to run (timings).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shlex
@@ -135,34 +138,87 @@ def write_my_digit(folder: Path, data: Path) -> None:
     )
 
 
-# A training command that appears on several pages is run once; later pages get a copy of the
-# run folder it made and its output (only when their folder has no runs/ yet, so the copy is
-# exactly what running the command there would leave).
-_TRAINED: dict[tuple[str, ...], tuple[Path, subprocess.CompletedProcess[str]]] = {}
+class CommandCache:
+    """Runs each example once per session when an identical one already ran on identical inputs.
 
+    Several pages repeat a command (``train --recipe fast``, ``export ... --format onnx``,
+    ``summary tutorial_cnn``). A command is replayed instead of run again when its arguments
+    are the same and every path it names (file or folder, including output paths that do not
+    exist yet) has the same contents as the first time; a ``train`` command also counts the
+    runs folder it writes into. Replaying copies the files the first run created or changed
+    into the page's folder and returns its output, so the folder ends exactly as running the
+    command there would leave it.
+    """
 
-def run_cnnlab(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    key = tuple(argv)
-    reusable = argv[:1] == ["train"] and not any(a.startswith("--runs-dir") for a in argv)
-    if reusable and key in _TRAINED and not (cwd / "runs").exists():
-        source, result = _TRAINED[key]
-        shutil.copytree(source, cwd / "runs")
+    def __init__(self, store: Path) -> None:
+        self.store = store
+        self.done: dict[str, tuple[subprocess.CompletedProcess[str], Path, list[str]]] = {}
+        self.replayed: list[str] = []
+
+    @staticmethod
+    def _files(cwd: Path) -> dict[str, tuple[int, int]]:
+        return {
+            str(f.relative_to(cwd)): (f.stat().st_mtime_ns, f.stat().st_size)
+            for f in cwd.rglob("*")
+            if f.is_file()
+        }
+
+    @staticmethod
+    def _key(argv: list[str], cwd: Path) -> str:
+        h = hashlib.sha256("\0".join(argv).encode())
+        named = [a.split("=", 1)[-1] for a in argv]
+        if argv[:1] == ["train"]:
+            runs = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--runs-dir"]
+            named += runs or ["runs"]
+        for name in named:
+            path = cwd / name
+            if not name or os.path.isabs(name) or ".." in Path(name).parts or not path.exists():
+                h.update(b"\0absent:" + name.encode())
+                continue
+            files = sorted(path.rglob("*")) if path.is_dir() else [path]
+            h.update(b"\0present:" + name.encode())
+            for f in files:
+                if f.is_file():
+                    h.update(str(f.relative_to(cwd)).encode() + b"\0" + f.read_bytes())
+        return h.hexdigest()
+
+    def run(self, argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+        key = self._key(argv, cwd)
+        if key in self.done:
+            result, saved, removed = self.done[key]
+            for f in saved.rglob("*"):
+                if f.is_file():
+                    target = cwd / f.relative_to(saved)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(f, target)
+            for name in removed:
+                (cwd / name).unlink(missing_ok=True)
+            self.replayed.append(" ".join(argv))
+            return result
+        before = self._files(cwd)
+        result = subprocess.run(
+            [sys.executable, "-m", "cnnlab", *argv],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+        )
+        after = self._files(cwd)
+        saved = self.store / f"{len(self.done)}"
+        saved.mkdir(parents=True)
+        for name, stamp in after.items():
+            if before.get(name) != stamp:
+                (saved / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(cwd / name, saved / name)
+        self.done[key] = (result, saved, [name for name in before if name not in after])
         return result
-    fresh = not (cwd / "runs").exists()
-    result = subprocess.run(
-        [sys.executable, "-m", "cnnlab", *argv],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-    )
-    if reusable and fresh and result.returncode == 0 and (cwd / "runs").is_dir():
-        snapshot = cwd.parent / f"trained-{len(_TRAINED)}-{cwd.name}"
-        shutil.copytree(cwd / "runs", snapshot)  # as training left it, before later commands
-        _TRAINED[key] = (snapshot, result)
-    return result
+
+
+@pytest.fixture(scope="session")
+def command_cache(tmp_path_factory: pytest.TempPathFactory) -> CommandCache:
+    return CommandCache(tmp_path_factory.mktemp("command-cache"))
 
 
 PAGES = doc_pages()
@@ -173,12 +229,17 @@ def _page_id(page: Path) -> str:
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)
-def test_console_examples_run(page: Path, tmp_path: Path, shared_data: Path) -> None:
+def test_console_examples_run(
+    page: Path, tmp_path: Path, shared_data: Path, command_cache: CommandCache
+) -> None:
     examples = console_examples(page.read_text(encoding="utf-8"))
     runnable = [e for e in examples if e.command.startswith("cnnlab ")]
     if not runnable:
         return
     env = dict(os.environ, CNNLAB_DATA=str(shared_data), TQDM_DISABLE="1", COLUMNS="100")
+    # Idle OpenMP threads sleep instead of spinning: on a machine shared with other jobs,
+    # spinning threads slow every example down many times over (the output is the same).
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     src = str(ROOT / "src")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     write_my_digit(tmp_path, shared_data)
@@ -188,7 +249,7 @@ def test_console_examples_run(page: Path, tmp_path: Path, shared_data: Path) -> 
         assert not {"|", ">", "<", "&&", ";", "&"} & set(argv), (
             f"{name}:{example.line}: shell syntax in a console example: {example.command}"
         )
-        result = run_cnnlab(argv, tmp_path, env)
+        result = command_cache.run(argv, tmp_path, env)
         actual = _trim(result.stdout.splitlines())
         expected = _trim(example.expected)
         where = f"{name}:{example.line}: $ {example.command}"
