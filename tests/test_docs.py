@@ -23,12 +23,16 @@ expects status N; use it for output that changes from run to run (timings).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,6 +142,84 @@ def write_my_digit(folder: Path, data: Path) -> None:
     )
 
 
+# Most of an example's time is Python importing torch. A helper process imports cnnlab's
+# modules once and forks a fresh child for each command, which then runs exactly what
+# ``python -m cnnlab ARGV`` runs (runpy, the same argv, stdin, stdout and stderr buffering).
+# The helper never runs a torch operation, so each child starts as a new interpreter would.
+FORK_SERVER = r"""
+import io, json, os, runpy, signal, sys, traceback
+import numpy, torch, PIL.Image, matplotlib, scipy.ndimage, scipy.signal  # noqa: F401
+import cnnlab.cli, cnnlab.engine, cnnlab.predict, cnnlab.viz  # noqa: F401
+proto_in, proto_out = sys.stdin.buffer, os.fdopen(os.dup(1), "w", buffering=1)
+for line in proto_in:
+    job = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.chdir(job["cwd"])
+            out = os.open(job["out"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0), os.dup2(out, 1), os.dup2(out, 2)
+            sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+            sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False))
+            sys.stderr = io.TextIOWrapper(
+                io.FileIO(2, "w", closefd=False), errors="backslashreplace", line_buffering=True
+            )
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            sys.argv = ["-m", *job["argv"]]
+            code = 0
+            try:
+                runpy.run_module("cnnlab", run_name="__main__", alter_sys=True)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+                if exc.code is not None and not isinstance(exc.code, int):
+                    print(exc.code, file=sys.stderr)
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            sys.stdout.flush(), sys.stderr.flush()
+        finally:
+            os._exit(locals().get("code", 1))
+    proto_out.write(json.dumps({"pid": pid}) + "\n")
+    _, status = os.waitpid(pid, 0)
+    proto_out.write(json.dumps({"status": os.waitstatus_to_exitcode(status)}) + "\n")
+"""
+
+
+class ForkServer:
+    """``python -m cnnlab ARGV`` in a fresh process forked from one that imported cnnlab once."""
+
+    def __init__(self, env: dict[str, str], folder: Path) -> None:
+        self.env, self.folder, self.count = env, folder, 0
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", FORK_SERVER],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        self.count += 1
+        out = self.folder / f"output-{self.count}.txt"
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps({"argv": argv, "cwd": str(cwd), "out": str(out)}) + "\n")
+        self.proc.stdin.flush()
+        pid = json.loads(self.proc.stdout.readline())["pid"]
+        timer = threading.Timer(COMMAND_TIMEOUT, os.kill, (pid, signal.SIGKILL))
+        timer.start()
+        try:
+            status = json.loads(self.proc.stdout.readline())["status"]
+        finally:
+            timer.cancel()
+        return subprocess.CompletedProcess(argv, status, out.read_text(errors="replace"))
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
 class CommandCache:
     """Runs each example once per session when an identical one already ran on identical inputs.
 
@@ -152,6 +234,7 @@ class CommandCache:
 
     def __init__(self, store: Path) -> None:
         self.store = store
+        self.servers: dict[tuple[tuple[str, str], ...], ForkServer] = {}
         self.done: dict[str, tuple[subprocess.CompletedProcess[str], Path, list[str]]] = {}
         self.replayed: list[str] = []
 
@@ -196,15 +279,10 @@ class CommandCache:
             self.replayed.append(" ".join(argv))
             return result
         before = self._files(cwd)
-        result = subprocess.run(
-            [sys.executable, "-m", "cnnlab", *argv],
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=COMMAND_TIMEOUT,
-        )
+        env_key = tuple(sorted(env.items()))
+        if env_key not in self.servers:
+            self.servers[env_key] = ForkServer(env, self.store)
+        result = self.servers[env_key].run(argv, cwd)
         after = self._files(cwd)
         saved = self.store / f"{len(self.done)}"
         saved.mkdir(parents=True)
@@ -217,8 +295,11 @@ class CommandCache:
 
 
 @pytest.fixture(scope="session")
-def command_cache(tmp_path_factory: pytest.TempPathFactory) -> CommandCache:
-    return CommandCache(tmp_path_factory.mktemp("command-cache"))
+def command_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CommandCache]:
+    cache = CommandCache(tmp_path_factory.mktemp("command-cache"))
+    yield cache
+    for server in cache.servers.values():
+        server.close()
 
 
 PAGES = doc_pages()
@@ -237,6 +318,7 @@ def test_console_examples_run(
     if not runnable:
         return
     env = dict(os.environ, CNNLAB_DATA=str(shared_data), TQDM_DISABLE="1", COLUMNS="100")
+    env.pop("PYTEST_CURRENT_TEST", None)  # the same for every page: one fork server serves all
     # Idle OpenMP threads sleep instead of spinning: on a machine shared with other jobs,
     # spinning threads slow every example down many times over (the output is the same).
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
