@@ -5,7 +5,8 @@ Pages: README.md and every docs/**/*.md except docs/_incoming/ (drafts not yet p
 Console examples: a fenced block opened with ```console. In it, a line starting with ``$ `` is a
 command (a trailing backslash continues it on the next line, ``# ...`` is a comment); the lines
 after it, up to the next ``$ `` line or the end of the block, are its expected output. Only
-``cnnlab ...`` commands run, as ``python -m cnnlab ...`` with this interpreter; other commands
+``cnnlab ...`` commands run, each in its own process as ``python -m cnnlab ...`` with this
+interpreter (forked from one that imported cnnlab once, see ``FORK_SERVER``); other commands
 (``make``, ``pip``) are shown to the reader but not run. A page's blocks run in order in one
 fresh working folder, so a later command can use the run folder an earlier one made. The folder
 starts with ``my_digit.png``: MNIST test image 0 (a 7) drawn as dark ink on white paper.
@@ -205,14 +206,21 @@ class ForkServer:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(json.dumps({"argv": argv, "cwd": str(cwd), "out": str(out)}) + "\n")
         self.proc.stdin.flush()
-        pid = json.loads(self.proc.stdout.readline())["pid"]
+        pid = self._read()["pid"]
         timer = threading.Timer(COMMAND_TIMEOUT, os.kill, (pid, signal.SIGKILL))
         timer.start()
         try:
-            status = json.loads(self.proc.stdout.readline())["status"]
+            status = self._read()["status"]
         finally:
             timer.cancel()
         return subprocess.CompletedProcess(argv, status, out.read_text(errors="replace"))
+
+    def _read(self) -> dict[str, int]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the fork server stopped (exit status {self.proc.wait()})")
+        return json.loads(line)
 
     def close(self) -> None:
         if self.proc.stdin is not None:
