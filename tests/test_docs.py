@@ -429,3 +429,38 @@ def test_collector_reads_blocks_and_patterns() -> None:
     assert not output_matches(second.expected, ["x 1 2", "z"])
     assert not output_matches(["a"], ["b"])
     assert image_links('![a](img/x.png) <img src="y.png" width=3>') == ["img/x.png", "y.png"]
+
+
+def test_fork_server_runs_what_python_m_runs(tmp_path: Path, command_cache: CommandCache) -> None:
+    env = dict(os.environ, COLUMNS="100")
+    env.pop("PYTEST_CURRENT_TEST", None)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), env.get("PYTHONPATH")) if p)
+    for argv in (["conv1d", "1,2,3", "--kernel", "1,1"], ["summary", "resnet"], ["nope"]):
+        direct = subprocess.run(
+            [sys.executable, "-m", "cnnlab", *argv],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        forked = command_cache.run(argv, tmp_path, env)
+        assert (forked.returncode, forked.stdout) == (direct.returncode, direct.stdout), argv
+
+
+def test_command_cache_replays_files(tmp_path: Path, command_cache: CommandCache) -> None:
+    env = dict(os.environ)
+    env.pop("PYTEST_CURRENT_TEST", None)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), env.get("PYTHONPATH")) if p)
+    argv = ["pool", "china", "--kind", "max", "--size", "4", "--out", "pooled.png"]
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    ran = command_cache.run(argv, first, env)
+    replayed = len(command_cache.replayed)
+    again = command_cache.run(argv, second, env)
+    assert len(command_cache.replayed) == replayed + 1
+    assert again.stdout == ran.stdout and ran.returncode == 0
+    assert (second / "pooled.png").read_bytes() == (first / "pooled.png").read_bytes()
+    (second / "pooled.png").write_bytes(b"changed")  # a named file differs: runs again
+    command_cache.run(argv, second, env)
+    assert len(command_cache.replayed) == replayed + 1
