@@ -5,11 +5,14 @@ Pages: README.md and every docs/**/*.md except docs/_incoming/ (drafts not yet p
 Console examples: a fenced block opened with ```console. In it, a line starting with ``$ `` is a
 command (a trailing backslash continues it on the next line, ``# ...`` is a comment); the lines
 after it, up to the next ``$ `` line or the end of the block, are its expected output. Only
-``cnnlab ...`` commands run, as ``python -m cnnlab ...`` with this interpreter; other commands
+``cnnlab ...`` commands run, each in its own process as ``python -m cnnlab ...`` with this
+interpreter (forked from one that imported cnnlab once, see ``FORK_SERVER``); other commands
 (``make``, ``pip``) are shown to the reader but not run. A page's blocks run in order in one
 fresh working folder, so a later command can use the run folder an earlier one made. The folder
 starts with ``my_digit.png``: MNIST test image 0 (a 7) drawn as dark ink on white paper.
 Progress bars are switched off (``TQDM_DISABLE=1``); stdout and stderr are compared together.
+A command that already ran on another page with the same arguments and the same files is
+replayed from that run (see ``CommandCache``): ``train --recipe fast`` trains once per session.
 
 Comparison: each line is right-stripped; a line ``...`` matches any number of lines, and ``...``
 inside a line matches any text there. The exit status must be 0, or 2 when the expected output
@@ -20,12 +23,17 @@ expects status N; use it for output that changes from run to run (timings).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,34 +143,171 @@ def write_my_digit(folder: Path, data: Path) -> None:
     )
 
 
-# A training command that appears on several pages is run once; later pages get a copy of the
-# run folder it made and its output (only when their folder has no runs/ yet, so the copy is
-# exactly what running the command there would leave).
-_TRAINED: dict[tuple[str, ...], tuple[Path, subprocess.CompletedProcess[str]]] = {}
+# Most of an example's time is Python importing torch. A helper process imports cnnlab's
+# modules once and forks a fresh child for each command, which then runs exactly what
+# ``python -m cnnlab ARGV`` runs (runpy, the same argv, stdin, stdout and stderr buffering).
+# The helper never runs a torch operation, so each child starts as a new interpreter would.
+FORK_SERVER = r"""
+import io, json, os, runpy, signal, sys, traceback
+import numpy, torch, PIL.Image, matplotlib, scipy.ndimage, scipy.signal  # noqa: F401
+import cnnlab.cli, cnnlab.engine, cnnlab.predict, cnnlab.viz  # noqa: F401
+proto_in, proto_out = sys.stdin.buffer, os.fdopen(os.dup(1), "w", buffering=1)
+for line in proto_in:
+    job = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.chdir(job["cwd"])
+            out = os.open(job["out"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0), os.dup2(out, 1), os.dup2(out, 2)
+            sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+            sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False))
+            sys.stderr = io.TextIOWrapper(
+                io.FileIO(2, "w", closefd=False), errors="backslashreplace", line_buffering=True
+            )
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            sys.argv = ["-m", *job["argv"]]
+            code = 0
+            try:
+                runpy.run_module("cnnlab", run_name="__main__", alter_sys=True)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+                if exc.code is not None and not isinstance(exc.code, int):
+                    print(exc.code, file=sys.stderr)
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            sys.stdout.flush(), sys.stderr.flush()
+        finally:
+            os._exit(locals().get("code", 1))
+    proto_out.write(json.dumps({"pid": pid}) + "\n")
+    _, status = os.waitpid(pid, 0)
+    proto_out.write(json.dumps({"status": os.waitstatus_to_exitcode(status)}) + "\n")
+"""
 
 
-def run_cnnlab(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    key = tuple(argv)
-    reusable = argv[:1] == ["train"] and not any(a.startswith("--runs-dir") for a in argv)
-    if reusable and key in _TRAINED and not (cwd / "runs").exists():
-        source, result = _TRAINED[key]
-        shutil.copytree(source, cwd / "runs")
+class ForkServer:
+    """``python -m cnnlab ARGV`` in a fresh process forked from one that imported cnnlab once."""
+
+    def __init__(self, env: dict[str, str], folder: Path) -> None:
+        self.env, self.folder, self.count = env, folder, 0
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", FORK_SERVER],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        self.count += 1
+        out = self.folder / f"output-{self.count}.txt"
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps({"argv": argv, "cwd": str(cwd), "out": str(out)}) + "\n")
+        self.proc.stdin.flush()
+        pid = self._read()["pid"]
+        timer = threading.Timer(COMMAND_TIMEOUT, os.kill, (pid, signal.SIGKILL))
+        timer.start()
+        try:
+            status = self._read()["status"]
+        finally:
+            timer.cancel()
+        return subprocess.CompletedProcess(argv, status, out.read_text(errors="replace"))
+
+    def _read(self) -> dict[str, int]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the fork server stopped (exit status {self.proc.wait()})")
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+class CommandCache:
+    """Runs each example once per session when an identical one already ran on identical inputs.
+
+    Several pages repeat a command (``train --recipe fast``, ``export ... --format onnx``,
+    ``summary tutorial_cnn``). A command is replayed instead of run again when its arguments
+    are the same and every path it names (file or folder, including output paths that do not
+    exist yet) has the same contents as the first time; a ``train`` command also counts the
+    runs folder it writes into. Replaying copies the files the first run created or changed
+    into the page's folder and returns its output, so the folder ends exactly as running the
+    command there would leave it.
+    """
+
+    def __init__(self, store: Path) -> None:
+        self.store = store
+        self.servers: dict[tuple[tuple[str, str], ...], ForkServer] = {}
+        self.done: dict[str, tuple[subprocess.CompletedProcess[str], Path, list[str]]] = {}
+        self.replayed: list[str] = []
+
+    @staticmethod
+    def _files(cwd: Path) -> dict[str, tuple[int, int]]:
+        return {
+            str(f.relative_to(cwd)): (f.stat().st_mtime_ns, f.stat().st_size)
+            for f in cwd.rglob("*")
+            if f.is_file()
+        }
+
+    @staticmethod
+    def _key(argv: list[str], cwd: Path) -> str:
+        h = hashlib.sha256("\0".join(argv).encode())
+        named = [a.split("=", 1)[-1] for a in argv]
+        if argv[:1] == ["train"]:
+            runs = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--runs-dir"]
+            named += runs or ["runs"]
+        for name in named:
+            path = cwd / name
+            if not name or os.path.isabs(name) or ".." in Path(name).parts or not path.exists():
+                h.update(b"\0absent:" + name.encode())
+                continue
+            files = sorted(path.rglob("*")) if path.is_dir() else [path]
+            h.update(b"\0present:" + name.encode())
+            for f in files:
+                if f.is_file():
+                    h.update(str(f.relative_to(cwd)).encode() + b"\0" + f.read_bytes())
+        return h.hexdigest()
+
+    def run(self, argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+        key = self._key(argv, cwd)
+        if key in self.done:
+            result, saved, removed = self.done[key]
+            for f in saved.rglob("*"):
+                if f.is_file():
+                    target = cwd / f.relative_to(saved)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(f, target)
+            for name in removed:
+                (cwd / name).unlink(missing_ok=True)
+            self.replayed.append(" ".join(argv))
+            return result
+        before = self._files(cwd)
+        env_key = tuple(sorted(env.items()))
+        if env_key not in self.servers:
+            self.servers[env_key] = ForkServer(env, self.store)
+        result = self.servers[env_key].run(argv, cwd)
+        after = self._files(cwd)
+        saved = self.store / f"{len(self.done)}"
+        saved.mkdir(parents=True)
+        for name, stamp in after.items():
+            if before.get(name) != stamp:
+                (saved / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(cwd / name, saved / name)
+        self.done[key] = (result, saved, [name for name in before if name not in after])
         return result
-    fresh = not (cwd / "runs").exists()
-    result = subprocess.run(
-        [sys.executable, "-m", "cnnlab", *argv],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-    )
-    if reusable and fresh and result.returncode == 0 and (cwd / "runs").is_dir():
-        snapshot = cwd.parent / f"trained-{len(_TRAINED)}-{cwd.name}"
-        shutil.copytree(cwd / "runs", snapshot)  # as training left it, before later commands
-        _TRAINED[key] = (snapshot, result)
-    return result
+
+
+@pytest.fixture(scope="session")
+def command_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CommandCache]:
+    cache = CommandCache(tmp_path_factory.mktemp("command-cache"))
+    yield cache
+    for server in cache.servers.values():
+        server.close()
 
 
 PAGES = doc_pages()
@@ -173,12 +318,18 @@ def _page_id(page: Path) -> str:
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)
-def test_console_examples_run(page: Path, tmp_path: Path, shared_data: Path) -> None:
+def test_console_examples_run(
+    page: Path, tmp_path: Path, shared_data: Path, command_cache: CommandCache
+) -> None:
     examples = console_examples(page.read_text(encoding="utf-8"))
     runnable = [e for e in examples if e.command.startswith("cnnlab ")]
     if not runnable:
         return
     env = dict(os.environ, CNNLAB_DATA=str(shared_data), TQDM_DISABLE="1", COLUMNS="100")
+    env.pop("PYTEST_CURRENT_TEST", None)  # the same for every page: one fork server serves all
+    # Idle OpenMP threads sleep instead of spinning: on a machine shared with other jobs,
+    # spinning threads slow every example down many times over (the output is the same).
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     src = str(ROOT / "src")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     write_my_digit(tmp_path, shared_data)
@@ -188,7 +339,7 @@ def test_console_examples_run(page: Path, tmp_path: Path, shared_data: Path) -> 
         assert not {"|", ">", "<", "&&", ";", "&"} & set(argv), (
             f"{name}:{example.line}: shell syntax in a console example: {example.command}"
         )
-        result = run_cnnlab(argv, tmp_path, env)
+        result = command_cache.run(argv, tmp_path, env)
         actual = _trim(result.stdout.splitlines())
         expected = _trim(example.expected)
         where = f"{name}:{example.line}: $ {example.command}"
@@ -278,3 +429,38 @@ def test_collector_reads_blocks_and_patterns() -> None:
     assert not output_matches(second.expected, ["x 1 2", "z"])
     assert not output_matches(["a"], ["b"])
     assert image_links('![a](img/x.png) <img src="y.png" width=3>') == ["img/x.png", "y.png"]
+
+
+def test_fork_server_runs_what_python_m_runs(tmp_path: Path, command_cache: CommandCache) -> None:
+    env = dict(os.environ, COLUMNS="100")
+    env.pop("PYTEST_CURRENT_TEST", None)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), env.get("PYTHONPATH")) if p)
+    for argv in (["conv1d", "1,2,3", "--kernel", "1,1"], ["summary", "resnet"], ["nope"]):
+        direct = subprocess.run(
+            [sys.executable, "-m", "cnnlab", *argv],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        forked = command_cache.run(argv, tmp_path, env)
+        assert (forked.returncode, forked.stdout) == (direct.returncode, direct.stdout), argv
+
+
+def test_command_cache_replays_files(tmp_path: Path, command_cache: CommandCache) -> None:
+    env = dict(os.environ)
+    env.pop("PYTEST_CURRENT_TEST", None)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), env.get("PYTHONPATH")) if p)
+    argv = ["pool", "china", "--kind", "max", "--size", "4", "--out", "pooled.png"]
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    ran = command_cache.run(argv, first, env)
+    replayed = len(command_cache.replayed)
+    again = command_cache.run(argv, second, env)
+    assert len(command_cache.replayed) == replayed + 1
+    assert again.stdout == ran.stdout and ran.returncode == 0
+    assert (second / "pooled.png").read_bytes() == (first / "pooled.png").read_bytes()
+    (second / "pooled.png").write_bytes(b"changed")  # a named file differs: runs again
+    command_cache.run(argv, second, env)
+    assert len(command_cache.replayed) == replayed + 1
