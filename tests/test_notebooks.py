@@ -30,8 +30,8 @@ PLOT_CALL = re.compile(r"(\.plot_\w+\(|plt\.show\(\))")
 def _text(output) -> str:
     if output.output_type == "stream":
         return output.text
-    data = output.get("data", {})
-    return "".join(str(data.get(k, "")) for k in ("text/plain", "text/html"))
+    data = output.get("data", {})  # what Jupyter shows: the HTML when there is one
+    return str(data.get("text/html", data.get("text/plain", "")))
 
 
 def test_every_example_notebook_is_listed():

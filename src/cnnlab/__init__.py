@@ -14,7 +14,7 @@ The public API, shaped like Keras and fastai::
 
 from __future__ import annotations
 
-import importlib
+from cnnlab._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -87,7 +87,4 @@ def summary(model, input_size=None, depth: int = 3, **model_options):
     return layer_table(model, input_size=(int(channels), int(h), int(w)), depth=depth)
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'cnnlab' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports("cnnlab", _LAZY, globals())

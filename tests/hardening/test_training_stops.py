@@ -86,8 +86,8 @@ def test_cli_run_whose_loss_explodes_exits_2_with_one_line(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exc:
         main(["train", "--dataset", "digits", "--model", "mlp", "--optimizer", "sgd",
-              "--lr", "100", "--momentum", "0.9", "--epochs", "2", "--threads", "1", "--runs-dir", "runs",
-              "--quiet"])  # fmt: skip
+              "--lr", "100", "--momentum", "0.9", "--epochs", "2", "--threads", "1",
+              "--runs-dir", "runs", "--quiet"])  # fmt: skip
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.count("\n") == 1, err
     assert re.fullmatch(

@@ -316,7 +316,7 @@ def test_repr_is_the_table_and_html_is_a_table():
     s = summary(create_model("lenet5"))
     assert repr(s) == s.to_text() and repr(s).startswith("Model: lenet5")
     page = s._repr_html_()
-    assert page.count("<tr>") == len(s.rows) + 1 and "<table>" in page
+    assert page.count("<tr>") == len(s.rows) + 1 and "<table class=cnnlab-summary>" in page
     assert "conv1 (Conv2d)" in page and "Total params: 61,706" in page
     s.model_name = "<b>"
     assert "&lt;b&gt;" in s._repr_html_()

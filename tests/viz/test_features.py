@@ -62,5 +62,7 @@ def test_model_without_conv_layers_is_an_error():
     with pytest.raises(CnnlabError, match="shape"):
         feature_maps(create_model("tutorial_cnn"), np.zeros((2, 28, 28)))
     # another size is an image to preprocess (as predict does), not an error
-    fm = feature_maps(create_model("tutorial_cnn"), np.zeros((20, 20)))
+    stroke = np.zeros((20, 20))
+    stroke[4:16, 9:11] = 1.0  # a blank image is refused: nothing to centre
+    fm = feature_maps(create_model("tutorial_cnn"), stroke)
     assert fm.layers[0].maps.shape[-2:] == (26, 26)

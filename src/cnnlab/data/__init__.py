@@ -14,7 +14,7 @@ Names are imported on first use, so ``cnnlab datasets`` (registry + checksums) n
 
 from __future__ import annotations
 
-import importlib
+from cnnlab._lazy import lazy_exports
 
 # public name -> defining module (imported lazily)
 _LAZY = {
@@ -48,13 +48,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'cnnlab.data' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports("cnnlab.data", _LAZY, globals())

@@ -11,7 +11,7 @@ which a lazy package cannot tell apart; import it from there, or call ``run.eval
 
 from __future__ import annotations
 
-import importlib
+from cnnlab._lazy import lazy_exports
 
 # public name -> defining module (imported lazily)
 _LAZY = {
@@ -30,13 +30,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'cnnlab.engine' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports("cnnlab.engine", _LAZY, globals())

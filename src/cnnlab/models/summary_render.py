@@ -144,8 +144,7 @@ def render_html(s: Summary) -> str:
         cells = _cells(row)
         cells[0] = "&nbsp;&nbsp;" * (row.depth - 1) + esc(cells[0].strip())
         tds = [
-            f"<td style='text-align:{'right' if i in (2, 5) else 'left'}'>"
-            f"{c if i == 0 else esc(c)}</td>"
+            f"<td{' class=r' if i in (2, 5) else ''}>{c if i == 0 else esc(c)}</td>"
             for i, c in enumerate(cells)
         ]
         body.append(f"<tr>{''.join(tds)}</tr>")
@@ -155,6 +154,8 @@ def render_html(s: Summary) -> str:
     warn = f"<p><b>{esc(note)}</b><br>{esc(_WHY_UNSEEN)}</p>" if note else ""
     return (
         f"<p><b>{esc(s.model_name)}</b>, input (C, H, W) = ({c}, {h}, {w})</p>"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        "<style>.cnnlab-summary td{text-align:left}.cnnlab-summary td.r{text-align:right}</style>"
+        f"<table class=cnnlab-summary><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
         f"<p>{notes}</p>{warn}"
     )

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from cnnlab.errors import CnnlabError, ImageError
+from cnnlab.images import BlankImageError
 from cnnlab.serve.app import _error, _from_json, _media_type, _read_limited, _too_large
 from cnnlab.serve.explain import Explainer
 from cnnlab.serve.explain import encode_floats as encode
@@ -214,6 +215,8 @@ def explain_router(app: FastAPI) -> APIRouter:
             raise HTTPException(422, f"{where}: {err['msg']}") from None
         try:
             image = await run_in_threadpool(bounded, app.state.service.prepare_bytes, data)
+        except BlankImageError:  # an empty canvas: the network sees no ink at all
+            image = np.zeros(app.state.service.run.input_shape, dtype=np.float32)
         except ImageError as exc:
             raise HTTPException(400, str(exc)) from None
         except CnnlabError as exc:  # an accepted-looking file in a format we do not take

@@ -13,7 +13,7 @@ cheap.
 
 from __future__ import annotations
 
-import importlib
+from cnnlab._lazy import lazy_exports
 
 # public name -> submodule that defines it (no name may equal a submodule's name: importing
 # the submodule would set the package attribute to the module and hide the function)
@@ -53,10 +53,6 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cnnlab.viz' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"cnnlab.viz.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(
+    "cnnlab.viz", {k: f"cnnlab.viz.{m}" for k, m in _EXPORTS.items()}, globals()
+)
