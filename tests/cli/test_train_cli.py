@@ -137,3 +137,21 @@ def test_evaluate_quiet_prints_the_accuracy_and_other_class_names_need_force(tmp
     argv = ["evaluate", str(run), "--dataset", "fashion-mnist", "--force", "--quiet"]
     assert main([*argv, "--out", str(tmp_path / "f")]) == 0
     assert capsys.readouterr().out.startswith("accuracy 0.")
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [("fashion_mnist", "did you mean fashion-mnist?"), ("MNIST", "did you mean mnist?"),
+     ("no-such-data", "")],
+)  # fmt: skip
+def test_unknown_dataset_lists_the_known_names_and_the_nearest(name, hint, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--dataset", name, "--runs-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1
+    assert f"unknown dataset {name!r}: not one of mnist, fashion-mnist, digits" in err
+    if hint:
+        assert hint in err
+    else:
+        assert "did you mean" not in err
+    assert not (tmp_path / "runs").exists()  # refused before any run folder is made
