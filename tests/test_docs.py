@@ -10,7 +10,9 @@ interpreter (forked from one that imported cnnlab once, see ``FORK_SERVER``); ot
 (``make``, ``pip``) are shown to the reader but not run. A page's blocks run in order in one
 fresh working folder, so a later command can use the run folder an earlier one made. The folder
 starts with ``my_digit.png``: MNIST test image 0 (a 7) drawn as dark ink on white paper.
-Progress bars are switched off (``TQDM_DISABLE=1``); stdout and stderr are compared together.
+Progress bars are switched off (``TQDM_DISABLE=1``; stderr is not a terminal either, so
+``cnnlab train`` prints plain progress lines, one per evaluation and, on a slow machine, some
+within an epoch: expected outputs allow for them). stdout and stderr are compared together.
 A command that already ran on another page with the same arguments and the same files is
 replayed from that run (see ``CommandCache``): ``train --recipe fast`` trains once per session.
 
