@@ -23,7 +23,6 @@ from cnnlab.engine.validate import (
     MAX_JSON_CHARS,
     check_payload,
     check_text,
-    first_line,
     loads_json,
     rebuild_model,
 )
@@ -72,18 +71,15 @@ def load_manifest_model(
     Returns:
         ``(model in eval mode, manifest)``.
     """
-    from safetensors.torch import load
-
-    from cnnlab.engine.checkpoint import read_safetensors
+    from cnnlab.engine.checkpoint import safetensors_payload
 
     path = Path(path)
+    manifest = None  # from the sidecar, else from the weights file's own header
     if path.suffix == ".safetensors":
         weights = Path(weights or path)
         sidecar = path.with_suffix(".json")
         if sidecar.is_file():
             manifest = read_manifest(sidecar)
-        else:
-            manifest = check_manifest(read_safetensors(weights, tensors=False)[1], weights)
     else:
         manifest = read_manifest(path)
         name = manifest.get("weights", path.stem + ".safetensors")
@@ -94,18 +90,22 @@ def load_manifest_model(
     if not weights.exists():
         raise CheckpointError(f"weights not found: {weights} (named by the manifest {path})")
     data = read_regular_file(weights, what="safetensors file", error=CheckpointError)
-    expected = manifest.get("weights_sha256")
-    if expected and hashlib.sha256(data).hexdigest() != expected:
-        raise CheckpointError(f"{weights} does not match the sha256 in its manifest")
-    try:
-        state = load(data)
-    except Exception as exc:  # safetensors raises its own error types
-        raise CheckpointError(
-            f"cannot read safetensors file {weights}: {first_line(exc)}"
-        ) from None
+    if manifest is not None:
+        _check_sha256(manifest, weights, data)
+    payload = safetensors_payload(weights, data, require_args=False)
+    state = payload.pop("model_state")
+    if manifest is None:
+        manifest = check_manifest(payload if "model_args" in payload else {}, weights)
+        _check_sha256(manifest, weights, data)
     order = manifest.get("flatten_order")  # absent: written before it was recorded
     payload = {"model_state": state, "model_args": manifest["model_args"], "flatten_order": order}
     return rebuild_model(payload, weights), manifest
+
+
+def _check_sha256(manifest: dict[str, Any], weights: Path, data: bytes) -> None:
+    expected = manifest.get("weights_sha256")
+    if expected and hashlib.sha256(data).hexdigest() != expected:
+        raise CheckpointError(f"{weights} does not match the sha256 in its manifest")
 
 
 def normalize_numpy(x: np.ndarray, state: dict[str, Any]) -> np.ndarray:

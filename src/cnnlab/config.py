@@ -42,6 +42,7 @@ def _opt(
     return field(default=default, metadata=meta)
 
 
+COLOR_CHANNELS = {"grayscale": 1, "rgb": 3}  # image folders: color_mode -> input channels
 SEED_MAX = 2**32 - 1  # NumPy's and torch's generators are seeded from a 32-bit integer here
 
 
@@ -64,7 +65,7 @@ class TrainConfig:
     color_mode: str = _opt(
         "grayscale",
         "image folders: grayscale (1 channel) | rgb (3 channels)",
-        choices=("grayscale", "rgb"),
+        choices=tuple(COLOR_CHANNELS),
     )
     download: bool = _opt(True, "download the dataset when it is not found locally")
     limit_train: int | None = _opt(None, "train on the first N training images only", range=">=1")

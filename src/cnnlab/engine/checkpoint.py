@@ -78,19 +78,6 @@ def save_safetensors(path: str | Path, state: dict[str, Any], description: dict[
     return atomic_write_bytes(path, save(tensors, metadata=meta), make_parents=True)
 
 
-def read_safetensors(path: str | Path, *, tensors: bool = True) -> tuple[dict, dict[str, Any]]:
-    """``(state, description)`` of a safetensors file; the description is ``{}`` when the header
-    carries no cnnlab metadata. The file must be a regular file of bounded size and its header
-    JSON is parsed with size and depth limits; CheckpointError (one line) otherwise."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    data = read_regular_file(path, what="model file", error=CheckpointError)
-    payload = _load_safetensors(path, data, tensors=tensors, require_args=False)
-    state = payload.pop("model_state")
-    return state, payload if "model_args" in payload else {}
-
-
 def portable_metadata(model_args: dict | None) -> dict[str, str]:
     """``flatten_order`` and ``layers`` (JSON strings) for a model's safetensors metadata."""
     from cnnlab.models import create_model
@@ -126,7 +113,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint not found: {path}")
     data = read_regular_file(path, what="checkpoint", error=CheckpointError)
     if path.suffix == ".safetensors":
-        return _load_safetensors(path, data)
+        return safetensors_payload(path, data)
     head = data[:2]
     if not head:
         raise CheckpointError(f"cannot read checkpoint {path}: empty file")
@@ -242,15 +229,15 @@ def _pickle_globals(stream: io.BytesIO):
         del recent[:-4]
 
 
-def _load_safetensors(
-    path: Path, data: bytes, *, tensors: bool = True, require_args: bool = True
-) -> dict[str, Any]:
-    """The payload of a safetensors file: its tensors plus its cnnlab metadata, parsed safely."""
+def safetensors_payload(path: Path, data: bytes, *, require_args: bool = True) -> dict[str, Any]:
+    """The payload of a safetensors file's bytes: ``model_state`` (its tensors) plus its cnnlab
+    metadata, the header checked and its JSON parsed with size and depth limits. The only reader
+    of what :func:`save_safetensors` writes."""
     from safetensors.torch import load
 
     meta = read_safetensors_metadata(data, path)
     try:
-        state = load(data) if tensors else {}
+        state = load(data)
     except Exception as exc:  # safetensors raises its own error types
         raise CheckpointError(f"cannot read safetensors file {path}: {_first_line(exc)}") from None
     payload: dict[str, Any] = {"model_state": state}

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnlab.config import TrainConfig
+from cnnlab.config import COLOR_CHANNELS, TrainConfig
 from cnnlab.errors import DataError
 
 BUILTIN = ("mnist", "fashion-mnist", "digits")
@@ -56,7 +56,7 @@ def load_split(
 
 def folder_options(config: TrainConfig) -> dict[str, Any]:
     """``load_split`` keywords for the config's image size and colour mode."""
-    return {"image_size": config.image_size, "channels": 3 if config.color_mode == "rgb" else 1}
+    return {"image_size": config.image_size, "channels": COLOR_CHANNELS[config.color_mode]}
 
 
 @dataclass

@@ -37,14 +37,16 @@ def sample_images(
     >>> g.images.shape
     (4, 1, 28, 28)
     """
+    from cnnlab.config import COLOR_CHANNELS
     from cnnlab.engine.data_setup import load_split
 
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 256:
         raise CnnlabError(f"count={count!r} must be an integer in 1..256")
-    if color_mode not in ("grayscale", "rgb"):
-        raise CnnlabError(f"color_mode={color_mode!r} is not one of grayscale, rgb")
-    channels = 3 if color_mode == "rgb" else 1
-    ds = load_split(dataset, split, data_dir, image_size=image_size, channels=channels)
+    if color_mode not in COLOR_CHANNELS:
+        raise CnnlabError(f"color_mode={color_mode!r} is not one of {', '.join(COLOR_CHANNELS)}")
+    ds = load_split(
+        dataset, split, data_dir, image_size=image_size, channels=COLOR_CHANNELS[color_mode]
+    )
     n = len(ds)
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(n, size=min(count, n), replace=False))
