@@ -372,6 +372,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from cnnlab.data import locate_dataset
     from cnnlab.engine import fit
     from cnnlab.engine.callbacks import ProgressBar
+    from cnnlab.engine.validate import first_line
     from cnnlab.errors import DataError
     from cnnlab.report import write_report
     from cnnlab.viz import save_figure
@@ -384,7 +385,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         try:
             locate_dataset("mnist", data_dir=args.data_dir, download=True)
         except DataError as exc:
-            print(f"MNIST not found and not downloadable ({_first_clause(exc)}): using digits")
+            why = first_line(exc, 120)
+            print(f"MNIST not found and not downloadable ({why}): using digits")
             dataset = "digits"
     config = resolve_config(
         recipe="fast", dataset=dataset, data_dir=args.data_dir, runs_dir=args.runs_dir,
@@ -422,12 +424,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"  {label:<28}{path}")
     print(f"next: cnnlab predict {folder} your_digit.png")
     return 0
-
-
-def _first_clause(exc: Exception) -> str:
-    """The start of a long error message, for a one-line notice."""
-    text = str(exc).splitlines()[0]
-    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _demo_digits(folder: Path, dataset: str, data_dir: str | None, n: int = 6) -> Path:
