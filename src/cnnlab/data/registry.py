@@ -182,8 +182,21 @@ def get_info(name: str) -> DatasetInfo:
     except KeyError:
         raise DataError(
             f"unknown dataset {name!r} (known: {', '.join(DATASETS)}; "
-            "or use load_image_folder for your own images)"
+            f"or use load_image_folder for your own images){nearest_hint(name)}"
         ) from None
+
+
+def nearest_hint(name: str) -> str:
+    """``"; did you mean fashion-mnist?"`` for a near miss of a registered name, else ``""``.
+
+    >>> nearest_hint("Fashion_MNIST"), nearest_hint("cifar")
+    ('; did you mean fashion-mnist?', '')
+    """
+    import difflib
+
+    canon = name.lower().replace("_", "-").replace(" ", "-")
+    near = difflib.get_close_matches(canon, list(DATASETS), n=1, cutoff=0.6)
+    return f"; did you mean {near[0]}?" if near else ""
 
 
 def cache_root() -> Path:

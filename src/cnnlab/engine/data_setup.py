@@ -24,13 +24,11 @@ def is_folder_dataset(name: str) -> bool:
 
 def unknown_dataset(name: str) -> str:
     """The one-line error for a dataset that is neither a known name nor a folder."""
-    import difflib
+    from cnnlab.data.registry import nearest_hint
 
-    canon = name.lower().replace("_", "-").replace(" ", "-")
-    near = difflib.get_close_matches(canon, BUILTIN, n=1, cutoff=0.6)
-    hint = f"; did you mean {near[0]}?" if near else ""
     return (
-        f"unknown dataset {name!r}: not one of {', '.join(BUILTIN)} and not an image folder{hint}"
+        f"unknown dataset {name!r}: not one of {', '.join(BUILTIN)} "
+        f"and not an image folder{nearest_hint(name)}"
     )
 
 
