@@ -303,9 +303,9 @@ def resolve_checkpoint(run_or_path: str | Path, which: str = "best") -> Path:
 
 def load_weights(model: torch.nn.Module, payload: dict[str, Any], source: str = "checkpoint"):
     """Load ``payload['model_state']`` into ``model``; CheckpointError naming any mismatch."""
-    check_fit(model, payload, source)
+    state = check_fit(model, payload, source)
     try:
-        model.load_state_dict(upgraded_state(model, payload))
+        model.load_state_dict(state)
     except (RuntimeError, TypeError, ValueError) as exc:  # a dtype torch cannot copy from
         raise CheckpointError(
             f"{source}: cannot use the stored weights ({_first_line(exc)})"
@@ -320,9 +320,11 @@ def upgraded_state(model: torch.nn.Module, payload: dict[str, Any]) -> dict[str,
     return upgrade(state, payload.get("flatten_order")) if upgrade is not None else state
 
 
-def check_fit(model: torch.nn.Module, payload: dict[str, Any], source: str = "checkpoint"):
-    """CheckpointError unless ``payload['model_state']`` has exactly ``model``'s keys and shapes
-    (``model`` may live on the meta device: nothing is copied)."""
+def check_fit(
+    model: torch.nn.Module, payload: dict[str, Any], source: str = "checkpoint"
+) -> dict[str, Any]:
+    """The payload's state in ``model``'s layout (:func:`upgraded_state`); CheckpointError unless
+    it has exactly ``model``'s keys and shapes (``model`` may live on the meta device)."""
     want = getattr(model, "cnnlab_args", {}).get("name")
     have = (payload.get("model_args") or {}).get("name")
     if want and have and want != have:
@@ -342,6 +344,7 @@ def check_fit(model: torch.nn.Module, payload: dict[str, Any], source: str = "ch
                 f"{source}: {key} has shape {tuple(value.shape)}, "
                 f"the model expects {tuple(own[key].shape)}"
             )
+    return state
 
 
 def rng_state() -> dict[str, Any]:
