@@ -191,3 +191,58 @@ def test_cached_reads_see_replaced_files(idx, tmp_path):
     assert read_idx(path) is first  # served from memory
     idx.write(tmp_path / "b.gz", np.arange(7, dtype=np.uint8)).replace(path)
     assert read_idx(path).tolist() == list(range(7))
+
+
+def _noise_images(seed: int) -> np.ndarray:
+    """Random images that inflate to more than INFLATED_CACHE_MIN_BYTES (gzip cannot shrink them)."""
+    return np.random.default_rng(seed).integers(0, 256, (1400, 28, 28), dtype=np.uint8)
+
+
+def test_big_gzip_files_are_kept_inflated_in_the_cache(idx, tmp_path, monkeypatch):
+    from cnnlab.data import idx as idx_module
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("CNNLAB_INFLATED_CACHE", raising=False)
+    images = _noise_images(0)
+    path = idx.write(tmp_path / "train-images-idx3-ubyte.gz", images)
+    np.testing.assert_array_equal(read_idx(path), images)
+    kept = list((tmp_path / "cache" / "cnnlab" / "inflated").iterdir())
+    assert [p.name.split("-")[:4] for p in kept] == [["train", "images", "idx3", "ubyte"]]
+    assert kept[0].read_bytes() == idx.bytes(images)
+
+    # a new process (an empty memory cache) reads the inflated copy, not the gzip file
+    idx_module._read_idx_cached.cache_clear()
+    seen = []
+    monkeypatch.setattr(idx_module, "decompress_bytes", lambda raw, src: seen.append(src))
+    np.testing.assert_array_equal(read_idx(path), images)
+    assert seen == []
+    monkeypatch.undo()
+
+    # a damaged entry is ignored and rewritten; a replaced source file replaces its entry
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    kept[0].write_bytes(b"\0\0\x08")
+    idx_module._read_idx_cached.cache_clear()
+    np.testing.assert_array_equal(read_idx(path), images)
+    assert kept[0].read_bytes() == idx.bytes(images)
+    other = _noise_images(1)
+    idx.write(tmp_path / "new.gz", other).replace(path)
+    np.testing.assert_array_equal(read_idx(path), other)
+    (entry,) = (tmp_path / "cache" / "cnnlab" / "inflated").iterdir()
+    assert entry != kept[0] and entry.read_bytes() == idx.bytes(other)
+
+
+def test_the_inflated_cache_can_be_turned_off_and_skips_small_files(idx, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    small = idx.write(tmp_path / "small.gz", np.arange(100, dtype=np.uint8))
+    assert read_idx(small).tolist() == list(range(100))
+    monkeypatch.setenv("CNNLAB_INFLATED_CACHE", "0")
+    big = idx.write(tmp_path / "big.gz", _noise_images(2))
+    assert read_idx(big).shape == (1400, 28, 28)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_an_unwritable_cache_only_costs_time(idx, tmp_path, monkeypatch):
+    (tmp_path / "cache").write_text("a file where the cache folder would be")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    images = _noise_images(3)
+    np.testing.assert_array_equal(read_idx(idx.write(tmp_path / "x.gz", images)), images)
