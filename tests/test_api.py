@@ -274,3 +274,34 @@ def test_public_docstring_examples_run(module, tmp_path, monkeypatch):
     mod = importlib.import_module(module)
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS, raise_on_error=False)
     assert result.failed == 0, f"{module}: {result.failed} of {result.attempted} examples failed"
+
+
+@pytest.mark.parametrize("fmt", ["checkpoint", "safetensors", "onnx"])
+def test_flip_tta_is_kept_by_every_saved_form(fmt, tmp_path):
+    """config.tta: validation, evaluate and predict average each image with its mirror."""
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
+    from cnnlab.engine.evaluate import infer
+
+    run = cnnlab.fit("fastnet", "digits", tta=True, max_steps=6, threads=1, verbose=0,
+                     runs_dir=str(tmp_path))  # fmt: skip
+    assert run.tta and run.config.tta
+    x = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
+    batch = run.normalizer(torch.from_numpy(x))
+    plain, mirrored = infer(run.model, batch), infer(run.model, batch.flip(-1))
+    expected = ((plain + mirrored) / 2).numpy()
+    assert np.abs(plain.numpy() - expected).max() > 1e-4  # the mirror changes the scores
+    np.testing.assert_allclose(run.logits(x), expected, atol=1e-5)
+    if fmt == "checkpoint":
+        back = cnnlab.load(run.run_dir)
+    else:
+        back = cnnlab.load(run.export(tmp_path / f"m.{fmt}", check_images=4).path)
+    assert back.tta
+    np.testing.assert_allclose(back.logits(x), expected, atol=1e-4)
+    test = cnnlab.load_dataset("digits", "test")
+    with torch.inference_mode():
+        t = run.normalizer(test.images)
+        avg = run.model(t) + run.model(t.flip(-1))
+    assert back.evaluate().accuracy == pytest.approx(
+        (avg.argmax(1) == test.labels).float().mean().item()
+    )

@@ -92,6 +92,11 @@ class TrainConfig:
     augment_shift: int = _opt(2, "max shift in pixels when augmenting", range="[0, 64]")
     augment_rotate: float = _opt(0.0, "max rotation in degrees when augmenting", range="[0, 180]")
     augment_flip: bool = _opt(False, "also mirror half the images left-right (clothes, not digits)")
+    tta: bool = _opt(
+        False,
+        "validate, evaluate and predict on each image and its left-right mirror, averaging the"
+        " logits (flip test-time augmentation; clothes, not digits)",
+    )
     whiten: bool = _opt(False, "start the first conv as a PCA whitening of training patches")
     # -- optimisation
     epochs: int = _opt(5, "passes over the training split", range=">=1")
@@ -205,7 +210,7 @@ class TrainConfig:
 
 
 # Options that may change when a run is resumed: how long it trains and how it executes.
-RESUMABLE = ("epochs", "max_steps", "threads", "device", "checkpoint_every")
+RESUMABLE = ("epochs", "max_steps", "threads", "device", "checkpoint_every", "tta")
 
 
 def field_help(f: dataclasses.Field) -> str:

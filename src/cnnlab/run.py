@@ -85,6 +85,7 @@ class Run:
     style: str = ""  # preprocessing for photos: mnist | fashion | plain
     split: dict[str, Any] | None = None  # train/val indices into the training images
     session: Any = None  # ONNX Runtime session (format "onnx")
+    tta: bool = False  # logits = mean over each image and its left-right mirror (config.tta)
     # what fit() did (also read back from a checkpoint)
     train_seconds: float = 0.0
     epochs: float = 0.0
@@ -127,6 +128,7 @@ class Run:
             "dataset": self.dataset,
             "metrics": _plain_metrics(self.metrics),
             "flatten_order": FLATTEN_ORDER,  # loading converted any older layout
+            "tta": self.tta,
         }
         return {k: values[k] for k in DESCRIPTION_KEYS}
 
@@ -174,13 +176,19 @@ class Run:
         if self.session is not None:
             from cnnlab.backends import onnx_logits
 
-            return onnx_logits(self.session, x, self.normalizer.state_dict())
+            logits = onnx_logits(self.session, x, self.normalizer.state_dict())
+            if self.tta:
+                mirrored = np.ascontiguousarray(x[..., ::-1])
+                logits = (
+                    logits + onnx_logits(self.session, mirrored, self.normalizer.state_dict())
+                ) / 2
+            return logits
         import torch
 
         from cnnlab.engine.evaluate import infer
 
         batch = self.normalizer(torch.from_numpy(x))
-        return infer(self.model, batch, batch_size=1000).numpy()
+        return infer(self.model, batch, batch_size=1000, tta=self.tta).numpy()
 
     def predict_arrays(self, x: np.ndarray) -> list[Prediction]:
         """Classify already-prepared images (N, C, H, W) in [0, 1]."""
@@ -309,7 +317,7 @@ class Run:
                 result = evaluate(
                     self.model, data, self.normalizer, batch_size,
                     bf16=fast and bf16_supported(torch.device("cpu")), channels_last=fast,
-                    fuse=fast,
+                    fuse=fast, tta=self.tta,
                 )  # fmt: skip
         else:
             chunks = [
@@ -552,6 +560,7 @@ def _from_description(model: Any, d: dict[str, Any], path: Path, fmt: str, **kw:
         path=path,
         format=fmt,
         style=str(d.get("style") or ""),
+        tta=d.get("tta") is True,
         **kw,
     )
 

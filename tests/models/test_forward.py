@@ -113,6 +113,21 @@ def test_fastnet_options_and_channels_last():
         create_model("fastnet", activation="tanh")
 
 
+def test_fastnet_depth_adds_convs_at_the_pooled_size():
+    model = create_model("fastnet", widths=[8, 16], depth=3)
+    stage = model.stage2
+    assert [n for n, _ in stage.named_children()] == [
+        "conv", "pool", "bn", "act", "conv2", "bn2", "act2", "conv3", "bn3", "act3"
+    ]  # fmt: skip
+    assert stage.conv3.weight.shape == (16, 16, 3, 3)
+    assert model.forward_features(torch.zeros(2, 1, 28, 28)).shape == (2, 16, 7, 7)
+    shallow = sum(p.numel() for p in create_model("fastnet", widths=[8, 16]).parameters())
+    extra = 2 * (8 * 8 * 9 + 2 * 8) + 2 * (16 * 16 * 9 + 2 * 16)  # conv + BN, twice per stage
+    assert sum(p.numel() for p in model.parameters()) == shallow + extra
+    with pytest.raises(CnnlabError, match="depth=0 must be an integer >= 1"):
+        create_model("fastnet", depth=0)
+
+
 @pytest.mark.parametrize("bf16", [False, True])
 def test_tutorial_pool_first_is_the_same_function_bit_for_bit(bf16):
     """Max pool and ReLU commute: pool_first changes the cost, never the values or gradients."""

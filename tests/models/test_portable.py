@@ -41,10 +41,10 @@ def recipe() -> dict:
     return _recipe()
 
 
-def _trained_like(name: str) -> nn.Module:
+def _trained_like(name: str, **options) -> nn.Module:
     """A model with random weights and batch-norm statistics (so nothing is the identity)."""
     torch.manual_seed(1)
-    model = create_model(name)
+    model = create_model(name, **options)
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
@@ -66,9 +66,12 @@ def _payload(model: nn.Module, normalizer: dict) -> dict:
     }
 
 
-@pytest.mark.parametrize("name", list_models())
-def test_plain_torch_rebuild_gives_the_same_logits(name, recipe, tmp_path):
-    model = _trained_like(name)
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [(name, {}) for name in list_models()] + [("fastnet", {"widths": [8, 16, 32], "depth": 2})],
+)
+def test_plain_torch_rebuild_gives_the_same_logits(name, options, recipe, tmp_path):
+    model = _trained_like(name, **options)
     normalizer = {"kind": "meanstd", "mean": [[[0.13]]], "std": [[[0.31]]]}
     path = tmp_path / "best.safetensors"
     payload = _payload(model, normalizer)

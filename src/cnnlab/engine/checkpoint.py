@@ -60,6 +60,7 @@ DESCRIPTION_KEYS = (
     "dataset",
     "metrics",
     "flatten_order",
+    "tta",
 )
 
 

@@ -30,12 +30,14 @@ def infer(
     bf16: bool = False,
     channels_last: bool = False,
     fuse: bool = False,
+    tta: bool = False,
 ) -> torch.Tensor:
     """Logits (float32, on the CPU) for a float batch ``x``, in eval mode, batched.
 
     ``fuse``: run a frozen TorchScript trace with oneDNN graph fusion (CPU only; see
-    :func:`fused_inference`) instead of the eager model. The model's train/eval mode is restored
-    afterwards.
+    :func:`fused_inference`) instead of the eager model. ``tta``: the mean of the logits of each
+    image and of its left-right mirror (flip test-time augmentation). The model's train/eval
+    mode is restored afterwards.
     """
     device = torch.device(device) if device is not None else _model_device(model)
     was_training = model.training
@@ -51,7 +53,10 @@ def infer(
                 xb = x[i : i + batch_size].to(device, non_blocking=True)
                 if channels_last:
                     xb = xb.contiguous(memory_format=torch.channels_last)
-                out.append(run(xb).float().cpu())
+                logits = run(xb).float()
+                if tta:
+                    logits = (logits + run(xb.flip(-1)).float()) / 2
+                out.append(logits.cpu())
     finally:
         model.train(was_training)
     if not out:
@@ -230,9 +235,10 @@ def evaluate(
     bf16: bool = False,
     channels_last: bool = False,
     fuse: bool = False,
+    tta: bool = False,
 ) -> EvalResult:
     """Evaluate on an ArrayDataset (uint8 images), normalised batch by batch (``fuse``: through
-    one :class:`FusedInference` traced on the first batch).
+    one :class:`FusedInference` traced on the first batch; ``tta``: see :func:`infer`).
 
     >>> # result = evaluate(model, load_dataset("mnist", "test"), normalizer)  # doctest: +SKIP
     """
@@ -250,6 +256,7 @@ def evaluate(
                 device=device,
                 bf16=bf16,
                 channels_last=channels_last,
+                tta=tta,
             )
         )
     logits = torch.cat(chunks) if chunks else torch.zeros(0, len(dataset.classes))

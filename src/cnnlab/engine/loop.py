@@ -161,6 +161,7 @@ class TrainState:
             "classes": list(self.data.classes),
             "dataset": self.config.dataset,
             "input_shape": list(self.data.input_shape),
+            "tta": self.config.tta,
         }
 
     def save(self, which: str) -> None:
@@ -301,6 +302,7 @@ def _train(state: TrainState, progress: Any, callbacks: Any, interrupt: dict) ->
         images=state.images,
         stopped_early=bool(stopper and stopper.stopped_step is not None),
         bf16=use_bf16,
+        tta=config.tta,
     )
 
 
@@ -587,6 +589,7 @@ def _evaluate_point(state: TrainState, use_bf16: bool) -> float:
             state.config.eval_batch_size,
             bf16=use_bf16,
             channels_last=state.config.channels_last,
+            tta=state.config.tta,
         )
         # DDP: every rank validates the same weights; use the ranks' mean so that all take the
         # same early-stopping decision even where evaluation is not bit-repeatable (GPUs).

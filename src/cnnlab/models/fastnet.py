@@ -1,9 +1,10 @@
 """fastnet: a small batch-norm CNN built for fast CPU training (airbench-style).
 
 Each stage is conv 3x3 (same, no bias) -> max pool 2 -> batch norm -> GELU; pooling before the
-norm and activation (as in airbench) runs them on a quarter of the pixels. The head is a global
-max pool, a bias-free linear layer and a learnable logit scale, so there is no big dense layer.
-Widths (default 24-48-96) and the initial logit scale are options, for later speed tuning.
+norm and activation (as in airbench) runs them on a quarter of the pixels. With ``depth=2`` each
+stage goes on with conv 3x3 -> batch norm -> GELU at the pooled size (airbench's conv group).
+The head is a global max pool, a bias-free linear layer and a learnable logit scale, so there is
+no big dense layer. Widths (default 24-48-96), depth and the initial logit scale are options.
 Everything is conv/BN/pool, so ``model.to(memory_format=torch.channels_last)`` works.
 """
 
@@ -15,7 +16,13 @@ import torch
 from torch import Tensor, nn
 
 from cnnlab.errors import CnnlabError
-from cnnlab.models.layers import CnnlabModel, ShapeTracker, check_choice, check_ints
+from cnnlab.models.layers import (
+    CnnlabModel,
+    ShapeTracker,
+    check_choice,
+    check_int,
+    check_ints,
+)
 from cnnlab.models.registry import register_model
 
 _ACTS = {"gelu": nn.GELU, "relu": nn.ReLU}
@@ -45,6 +52,7 @@ class FastNet(CnnlabModel):
         widths: tuple[int, ...],
         activation: str,
         logit_scale: float,
+        depth: int = 1,
     ) -> None:
         super().__init__()
         act = _ACTS[check_choice("activation", activation, tuple(_ACTS))]
@@ -59,6 +67,11 @@ class FastNet(CnnlabModel):
                 bn=nn.BatchNorm2d(width),
                 act=act(),
             )
+            for j in range(2, depth + 1):  # more convs at the pooled size
+                shape.conv(f"stage{i}.conv{j}", 3, 1)
+                stage[f"conv{j}"] = nn.Conv2d(width, width, kernel_size=3, padding=1, bias=False)
+                stage[f"bn{j}"] = nn.BatchNorm2d(width)
+                stage[f"act{j}"] = act()
             self.add_module(f"stage{i}", nn.Sequential(stage))
             c_in = width
         self.n_stages = len(widths)
@@ -86,6 +99,7 @@ def fastnet(
     widths=(24, 48, 96),
     activation="gelu",
     logit_scale=1.0,
+    depth=1,
 ) -> FastNet:
     """Fast CPU net: (conv3x3 -> maxpool -> BN -> GELU) x 3, widths 24-48-96, global max pool."""
     if isinstance(logit_scale, bool) or not isinstance(logit_scale, (int, float)):
@@ -97,4 +111,5 @@ def fastnet(
         check_ints("widths", widths),
         activation,
         float(logit_scale),
+        check_int("depth", depth),
     )
