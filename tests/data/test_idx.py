@@ -194,7 +194,7 @@ def test_cached_reads_see_replaced_files(idx, tmp_path):
 
 
 def _noise_images(seed: int) -> np.ndarray:
-    """Random images that inflate to more than INFLATED_CACHE_MIN_BYTES (gzip cannot shrink them)."""
+    """Random images: they inflate to over INFLATED_CACHE_MIN_BYTES (gzip cannot shrink them)."""
     return np.random.default_rng(seed).integers(0, 256, (1400, 28, 28), dtype=np.uint8)
 
 
