@@ -92,6 +92,12 @@ class TrainConfig:
     augment_shift: int = _opt(2, "max shift in pixels when augmenting", range="[0, 64]")
     augment_rotate: float = _opt(0.0, "max rotation in degrees when augmenting", range="[0, 180]")
     augment_flip: bool = _opt(False, "also mirror half the images left-right (clothes, not digits)")
+    augment_erase: float = _opt(
+        0.0,
+        "when augmenting: probability of blanking a random rectangle of each image (random"
+        " erasing)",
+        range="[0, 1]",
+    )
     tta: bool = _opt(
         False,
         "validate, evaluate and predict on each image and its left-right mirror, averaging the"

@@ -137,6 +137,30 @@ def test_augment_flip_mirrors_about_half_and_keeps_the_shift_draws():
     assert "flip=True" in repr(Augment(flip=True)) and Augment(flip=True).state_dict()["flip"]
 
 
+
+def test_augment_erase_blanks_one_rectangle_of_the_chosen_images():
+    x = torch.rand(2000, 1, 28, 28, generator=torch.Generator().manual_seed(0)) + 0.5  # no zeros
+    out = Augment(shift=0, erase=0.5)(x, torch.Generator().manual_seed(2))
+    zero = out == 0
+    erased = zero.flatten(1).any(1)
+    assert 900 < int(erased.sum()) < 1100  # about half the images
+    assert torch.equal(out[~zero], x[~zero])  # everything else untouched
+    rows, cols = zero.any(3).squeeze(1), zero.any(2).squeeze(1)  # (B, 28) each
+    heights, widths = rows.sum(1)[erased], cols.sum(1)[erased]
+    # each blank is one full rectangle: its pixel count is height x width, 2-40% of the image
+    assert torch.equal(zero.flatten(1).sum(1)[erased], heights * widths)
+    area = (heights * widths).float() / (28 * 28)
+    assert float(area.min()) >= 0.01 and float(area.max()) <= 0.42
+    ratio = heights.float() / widths.float()
+    assert float(ratio.min()) >= 0.2 and float(ratio.max()) <= 5.0  # 0.3-3.3 before rounding
+    assert torch.equal(out, Augment(shift=0, erase=0.5)(x, torch.Generator().manual_seed(2)))
+    # the shift and flip draws come first: erase=0 is the old augmentation exactly
+    plain = Augment(shift=2, flip=True)(x, torch.Generator().manual_seed(3))
+    both = Augment(shift=2, flip=True, erase=1.0)(x, torch.Generator().manual_seed(3))
+    assert torch.equal(both[both != 0], plain[both != 0])
+    with pytest.raises(DataError, match=r"Augment\(erase=1.5\): a probability in \[0, 1\]"):
+        Augment(erase=1.5)
+
 def test_config_flip_reaches_the_loader():
     from cnnlab.config import TrainConfig
     from cnnlab.engine.data_setup import make_loader, prepare_data

@@ -173,7 +173,9 @@ def _shift_exact(x: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, s: int) ->
 class Augment:
     """Random per-sample shifts (whole pixels, up to ``shift``) and rotations (up to ``rotate``
     degrees), applied to a float batch with one ``affine_grid``/``grid_sample`` call, then
-    (``flip``) a left-right mirror of half the images (clothes, not digits).
+    (``flip``) a left-right mirror of half the images (clothes, not digits), then (``erase``,
+    a probability) random erasing: a rectangle of 2-40% of the image, aspect ratio 0.3-3.3, set
+    to 0 (Zhong et al. 2017, who report it helps most on Fashion-MNIST).
 
     Empty areas are filled with 0 (black background, as in MNIST/Fashion-MNIST); apply it
     before normalisation.
@@ -183,19 +185,51 @@ class Augment:
     torch.Size([4, 1, 28, 28])
     """
 
-    def __init__(self, shift: int = 2, rotate: float = 0.0, flip: bool = False) -> None:
+    ERASE_AREA = (0.02, 0.4)  # fraction of the image a random-erasing rectangle covers
+    ERASE_RATIO = 0.3  # its height/width lies in [0.3, 1/0.3]
+
+    def __init__(
+        self, shift: int = 2, rotate: float = 0.0, flip: bool = False, erase: float = 0.0
+    ) -> None:
         if shift < 0 or rotate < 0:
             raise DataError(f"Augment(shift={shift}, rotate={rotate}): both must be >= 0")
+        if not 0.0 <= erase <= 1.0:
+            raise DataError(f"Augment(erase={erase}): a probability in [0, 1]")
         self.shift = int(shift)
         self.rotate = float(rotate)
         self.flip = bool(flip)
+        self.erase = float(erase)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         x = self._move(x, generator)
-        if not self.flip:
-            return x
-        mirror = torch.rand(len(x), generator=generator) < 0.5
-        return torch.where(mirror.view(-1, 1, 1, 1), x.flip(3), x)
+        if self.flip:
+            mirror = torch.rand(len(x), generator=generator) < 0.5
+            x = torch.where(mirror.view(-1, 1, 1, 1), x.flip(3), x)
+        if self.erase > 0:
+            x = x.masked_fill(self._erase_mask(x.shape, generator), 0.0)
+        return x
+
+    def _erase_mask(self, shape: torch.Size, generator: torch.Generator) -> torch.Tensor:
+        """(B, 1, H, W) True inside each chosen image's random rectangle."""
+        b, _, h, w = shape
+        low, high = self.ERASE_AREA
+        area = (torch.rand(b, generator=generator) * (high - low) + low) * (h * w)
+        log_r = math.log(self.ERASE_RATIO)
+        ratio = (torch.rand(b, generator=generator) * (-2 * log_r) + log_r).exp()  # h / w
+        eh = (area * ratio).sqrt().round().clamp(1, h)
+        ew = (area / ratio).sqrt().round().clamp(1, w)
+        top = (torch.rand(b, generator=generator) * (h - eh + 1)).floor()
+        left = (torch.rand(b, generator=generator) * (w - ew + 1)).floor()
+        chosen = torch.rand(b, generator=generator) < self.erase
+        rows = torch.arange(h).view(1, h, 1)
+        cols = torch.arange(w).view(1, 1, w)
+
+        def inside(pos: torch.Tensor, start: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
+            start, size = start.view(-1, 1, 1), size.view(-1, 1, 1)
+            return (pos >= start) & (pos < start + size)
+
+        box = inside(rows, top, eh) & inside(cols, left, ew) & chosen.view(-1, 1, 1)
+        return box.unsqueeze(1)
 
     def _move(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         b, _, h, w = x.shape
@@ -223,7 +257,10 @@ class Augment:
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
     def state_dict(self) -> dict:
-        return {"shift": self.shift, "rotate": self.rotate, "flip": self.flip}
+        return {"shift": self.shift, "rotate": self.rotate, "flip": self.flip, "erase": self.erase}
 
     def __repr__(self) -> str:
-        return f"Augment(shift={self.shift}, rotate={self.rotate}, flip={self.flip})"
+        return (
+            f"Augment(shift={self.shift}, rotate={self.rotate}, flip={self.flip}, "
+            f"erase={self.erase})"
+        )

@@ -116,7 +116,12 @@ def make_loader(config: TrainConfig, data: PreparedData, rank: int = 0, world_si
     from cnnlab.data import Augment, BatchLoader
 
     augment = (
-        Augment(shift=config.augment_shift, rotate=config.augment_rotate, flip=config.augment_flip)
+        Augment(
+            shift=config.augment_shift,
+            rotate=config.augment_rotate,
+            flip=config.augment_flip,
+            erase=config.augment_erase,
+        )
         if config.augment
         else None
     )
