@@ -137,7 +137,6 @@ def test_augment_flip_mirrors_about_half_and_keeps_the_shift_draws():
     assert "flip=True" in repr(Augment(flip=True)) and Augment(flip=True).state_dict()["flip"]
 
 
-
 def test_augment_erase_blanks_one_rectangle_of_the_chosen_images():
     x = torch.rand(2000, 1, 28, 28, generator=torch.Generator().manual_seed(0)) + 0.5  # no zeros
     out = Augment(shift=0, erase=0.5)(x, torch.Generator().manual_seed(2))
@@ -160,6 +159,7 @@ def test_augment_erase_blanks_one_rectangle_of_the_chosen_images():
     assert torch.equal(both[both != 0], plain[both != 0])
     with pytest.raises(DataError, match=r"Augment\(erase=1.5\): a probability in \[0, 1\]"):
         Augment(erase=1.5)
+
 
 def test_config_flip_reaches_the_loader():
     from cnnlab.config import TrainConfig
