@@ -14,12 +14,30 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def cpu_model() -> str:
+    """The CPU's name with its family/model/stepping numbers ("AMD EPYC (family 25, model 17,
+    stepping 1)"): a virtual machine's name alone ("AMD EPYC") does not say which CPU it is."""
+    fields: dict[str, str] = {}
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if not key:  # the first processor's block ends here
+                break
+            fields.setdefault(key, value.strip())
+    numbers = ", ".join(
+        f"{label} {fields[key]}"
+        for key, label in (("cpu family", "family"), ("model", "model"), ("stepping", "stepping"))
+        if key in fields
+    )
+    name = fields.get("model name", "?")
+    return f"{name} ({numbers})" if numbers else name
+
+
 def machine() -> dict:
     """CPU model, usable cores, Python version, the date (UTC) and the 1-minute load average."""
-    with open("/proc/cpuinfo") as f:
-        model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
     return {
-        "cpu": model,
+        "cpu": cpu_model(),
         "cores": len(os.sched_getaffinity(0)),
         "python": platform.python_version(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
