@@ -582,12 +582,19 @@ def _load_checkpoint(path: Path) -> Run:
     history = _full_history(run_dir) or payload.get("history") or []
     return _from_description(
         model.eval(), payload, path, "checkpoint", config=config, history=history,
-        run_dir=run_dir, split=payload.get("split"),
+        run_dir=run_dir, split=_plain_split(payload.get("split")),
         train_seconds=float(payload.get("train_seconds") or 0.0),
         epochs=float(history[-1]["epoch"]) if history else float(payload.get("epoch") or 0),
         steps=int(payload.get("step") or 0), images=int(payload.get("images_seen") or 0),
         bf16=bool(getattr(config, "bf16", False)),
     )  # fmt: skip
+
+
+def _plain_split(split: Any) -> dict[str, Any] | None:
+    """A checkpoint's split with its index tensors as lists (as ``fit`` returns it)."""
+    if not isinstance(split, dict):
+        return None
+    return {k: v.tolist() if hasattr(v, "tolist") else v for k, v in split.items()}
 
 
 def _full_history(run_dir: Path | None) -> list[dict[str, Any]]:

@@ -62,6 +62,20 @@ def test_to_dict_round_trips_json_and_weights_only(tmp_path):
     assert d["kind"] == "random" and d["seed"] == 9
 
 
+def test_checkpoints_store_the_split_as_tensors_and_old_lists_still_load():
+    from cnnlab.engine.loop import _split_tensors
+
+    split = make_split(torch.arange(60_000), "random", val_fraction=0.05, seed=3)
+    stored = _split_tensors(split)
+    assert isinstance(stored["train"], torch.Tensor) and stored["train"].dtype == torch.int64
+    buf = io.BytesIO()
+    torch.save({"split": stored}, buf)
+    assert buf.tell() < 600_000  # 8 bytes per index, not a pickled list of Python ints
+    buf.seek(0)
+    assert Split.from_dict(torch.load(buf, weights_only=True)["split"]) == split
+    assert Split.from_dict(split.to_dict()) == split  # the list form older checkpoints hold
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -25,18 +25,18 @@ class Split:
     kind: str = "random"
     seed: int = 0
 
-    def to_dict(self) -> dict:
-        """Plain lists/ints/strs: safe for JSON and ``torch.load(weights_only=True)``."""
-        return {
-            "kind": self.kind,
-            "seed": int(self.seed),
-            "train": self.train.tolist(),
-            "val": self.val.tolist(),
-        }
+    def to_dict(self, lists: bool = True) -> dict:
+        """Plain lists/ints/strs: safe for JSON and ``torch.load(weights_only=True)``
+        (``lists=False``: only the kind and the seed)."""
+        out: dict = {"kind": self.kind, "seed": int(self.seed)}
+        if lists:
+            out.update(train=self.train.tolist(), val=self.val.tolist())
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> Split:
-        """Rebuild a split saved with :meth:`to_dict`; fails on overlapping or missing lists."""
+        """Rebuild a split saved with :meth:`to_dict` (the index lists may also be arrays or
+        tensors); fails on overlapping or missing lists."""
         try:
             train = np.asarray(d["train"], dtype=np.int64).reshape(-1)
             val = np.asarray(d["val"], dtype=np.int64).reshape(-1)

@@ -156,7 +156,7 @@ class TrainState:
             "metrics": dict(self.best_metrics),
             "history": [dict(r) for r in self.history],
             "callbacks": {type(c).__name__: c.state_dict() for c in self.callbacks},
-            "split": self.data.split.to_dict(),
+            "split": _split_tensors(self.data.split),
             "normalizer": self.data.normalizer.state_dict(),
             "classes": list(self.data.classes),
             "dataset": self.config.dataset,
@@ -181,6 +181,13 @@ class TrainState:
         if which == "best":
             description = {k: payload[k] for k in ckpt.DESCRIPTION_KEYS}
             ckpt.save_safetensors(folder / "best.safetensors", payload["model_state"], description)
+
+
+def _split_tensors(split: Any) -> dict[str, Any]:
+    """The split as a checkpoint stores it: index tensors, which pickle as one buffer each (as
+    lists, MNIST's 60,000 indices made every save 0.1 s slower); ``Split.from_dict`` reads both."""
+    return {**split.to_dict(lists=False), "train": torch.tensor(split.train),
+            "val": torch.tensor(split.val)}  # fmt: skip
 
 
 _DEFAULT = object()  # "no progress argument given": show a ProgressBar at ``verbose``
