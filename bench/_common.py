@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +43,14 @@ def machine() -> dict:
         "python": platform.python_version(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "load": round(os.getloadavg()[0], 2),
+    }
+
+
+def peak_rss_mib() -> dict[str, float]:
+    """Peak resident memory (MiB) so far of this process and of its largest waited-for child."""
+    return {
+        who: round(resource.getrusage(flag).ru_maxrss / 1024, 1)  # KiB on Linux
+        for who, flag in (("self", resource.RUSAGE_SELF), ("children", resource.RUSAGE_CHILDREN))
     }
 
 

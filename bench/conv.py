@@ -36,6 +36,12 @@ from cnnlab.ops import conv2d
 from cnnlab.ops.backend import choose_method
 from cnnlab.ops.reference import notebook_conv2d
 
+try:
+    from _common import peak_rss_mib  # bench/ is on the path when run as a script
+except ImportError:  # loaded by file path (tests/ops/test_package.py)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import peak_rss_mib
+
 NAIVE_MAX_N = 256
 
 
@@ -181,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 rows.append(bench_case(n, m, args.mode, args.repeats, naive_cache))
             print(f"  done {n}x{n} * {m}x{m}", file=sys.stderr, flush=True)
+    rss = peak_rss_mib()["self"]
     print(
         f"mode={args.mode!r}, {args.dtype}, median CPU milliseconds of {args.repeats} "
         "interleaved runs"
@@ -196,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             f"cnnlab at or under the faster scipy method in {wins}/{len(rows)} cases; "
             f"worst ratio {max(r['ratio_to_best_scipy'] for r in rows):.2f}"
         )
+    print(f"Peak RSS: {rss:,.0f} MiB (this process)")
     meta = {
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -205,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "mode": args.mode,
         "dtype": args.dtype,
+        "peak_rss_mib": rss,
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
     out = Path(args.out)

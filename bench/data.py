@@ -11,6 +11,8 @@ import time
 import zlib
 from pathlib import Path
 
+from _common import peak_rss_mib  # bench/ is on the path
+
 
 def _median_seconds(fn, repeats: int) -> float:
     times = []
@@ -74,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     ]:
         rate = res[f"loader_{name}_img_s"]
         print(f"BatchLoader batch 256, pixel norm, {label + ':':<28} {rate:>9,.0f} images/s")
+    print(f"Peak RSS: {peak_rss_mib()['self']:,.0f} MiB (this process)")
     return 0
 
 

@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import machine, write_report  # bench/ is on the path
+from _common import machine, peak_rss_mib, write_report  # bench/ is on the path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VARIANTS = ("default", "no-buffers", "fp16-grads", "cnnlab")
@@ -130,7 +130,12 @@ def worker(args: argparse.Namespace) -> dict:
             rounds.setdefault("single", []).append(
                 _timed(model, opt, batches, args.warmup, lambda: None)
             )
-        return {"world_size": 1, "threads": args.threads, "variants": _medians(rounds)}
+        return {
+            "world_size": 1,
+            "threads": args.threads,
+            "variants": _medians(rounds),
+            "peak_rss_mib": [peak_rss_mib()["self"]],
+        }
     with ddp.process_group("cpu") as ctx:
         for _ in range(args.rounds):
             for variant in VARIANTS:
@@ -145,7 +150,10 @@ def worker(args: argparse.Namespace) -> dict:
         for timing in medians.values():  # CPU time of the group, not of rank 0 alone
             total = ctx.all_reduce_sum(torch.tensor([timing["cpu_ms"]], dtype=torch.float64))
             timing["cpu_ms"] = float(total[0])
-    return {"world_size": world, "threads": args.threads, "variants": medians}
+        mine = torch.zeros(world, dtype=torch.float64)  # every rank's peak RSS, to rank 0
+        mine[rank] = peak_rss_mib()["self"]
+        peak = ctx.all_reduce_sum(mine).tolist()
+    return {"world_size": world, "threads": args.threads, "variants": medians, "peak_rss_mib": peak}
 
 
 def _medians(rounds: dict[str, list[dict]]) -> dict[str, dict]:
@@ -214,16 +222,24 @@ def markdown(report: dict) -> str:
         f"{report['steps']} timed steps x {report['rounds']} rounds (median); milliseconds per "
         "step of the global batch; CPU ms summed over processes.",
         "",
-        "| setup | step ms | images/s | CPU ms per step | compute | waiting | all-reduce alone |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| setup | step ms | images/s | CPU ms per step | compute | waiting | all-reduce alone "
+        "| peak RSS |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in report["rows"]:
         parts = [f"{row.get(k, float('nan')):.1f}" if k in row else "-"
                  for k in ("compute_ms", "wait_ms", "allreduce_ms")]  # fmt: skip
         lines.append(
             f"| {row['setup']} | {row['step_ms']:.1f} | {128e3 / row['step_ms']:,.0f} | "
-            f"{row['cpu_ms']:.1f} | " + " | ".join(parts) + " |"
+            f"{row['cpu_ms']:.1f} | " + " | ".join(parts) + f" | {row['peak_rss_mib']:,.0f} MiB |"
         )
+    rss = report["peak_rss_mib"]
+    lines += [
+        "",
+        "Peak RSS: per process, the largest rank (the 2-process variants share their two "
+        f"processes); this script {rss['self']:,.0f} MiB, its largest child (a worker or the "
+        f"torchrun launcher) {rss['children']:,.0f} MiB.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -248,10 +264,23 @@ def main() -> None:
     rows = []
     for threads in sorted({1, cores}):
         res = launch(args, 1, threads)
-        rows.append({"setup": f"1 process, {threads} thread(s)", **res["variants"]["single"]})
+        rows.append(
+            {
+                "setup": f"1 process, {threads} thread(s)",
+                **res["variants"]["single"],
+                "peak_rss_mib": max(res["peak_rss_mib"]),
+            }
+        )
     res = launch(args, 2, max(1, cores // 2))
     for variant, timing in res["variants"].items():
-        rows.append({"setup": f"2 processes x {res['threads']} thread, {variant}", **timing})
+        rows.append(
+            {
+                "setup": f"2 processes x {res['threads']} thread, {variant}",
+                **timing,
+                "peak_rss_mib": max(res["peak_rss_mib"]),
+                "peak_rss_mib_ranks": res["peak_rss_mib"],
+            }
+        )
     report = {
         "machine": machine(),
         "load_before": load_before,
@@ -259,6 +288,7 @@ def main() -> None:
         "steps": args.steps,
         "rounds": args.rounds,
         "rows": rows,
+        "peak_rss_mib": peak_rss_mib(),
         "command": "python bench/ddp.py " + " ".join(sys.argv[1:]),
     }
     write_report(args.out, report, markdown)

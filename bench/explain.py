@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from _common import peak_rss_mib  # bench/ is on the path
+
 MODELS = ("tutorial_cnn", "model_a", "speednet")
 BUDGET_MS = 50.0  # one full update for tutorial_cnn
 
@@ -147,6 +149,8 @@ def main() -> None:
             f"{r['unit_ms']['p50']:>10.2f}"
         )
     print("times in ms; server = decode + preprocess + every layer + encoding, as reported")
+    rss = peak_rss_mib()["self"]
+    print(f"Peak RSS: {rss:,.0f} MiB (this process: the app and all models, in turn)")
     doc = {
         "cpu": cpu_model(),
         "load_average": list(os.getloadavg()),
@@ -154,6 +158,7 @@ def main() -> None:
         "repeats": args.repeats,
         "budget_ms": BUDGET_MS,
         "results": rows,
+        "peak_rss_mib": rss,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

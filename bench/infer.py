@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _common import peak_rss_mib  # bench/ is on the path
+
 RESULTS = Path(__file__).resolve().parent / "results" / "infer.json"
 
 
@@ -293,6 +295,7 @@ def run(args) -> dict:
         "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(),
         "variants": rows,
+        "peak_rss_mib": peak_rss_mib()["self"],  # MiB
     }
 
 
@@ -315,6 +318,10 @@ def table(result: dict) -> str:
         med = f"{row['single_median_ms']:.3f}" if "single_median_ms" in row else "–"
         p99 = f"{row['single_p99_ms']:.3f}" if "single_p99_ms" in row else "–"
         lines.append(f"| {name} | {ips} | {acc} | {med} | {p99} |")
+    lines += [
+        "",
+        f"Peak RSS: {result['peak_rss_mib']:,.0f} MiB (this process: every variant, in turn)",
+    ]
     return "\n".join(lines)
 
 

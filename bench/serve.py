@@ -37,6 +37,8 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from _common import peak_rss_mib  # bench/ is on the path
+
 
 def png_bytes(pixels: np.ndarray) -> bytes:
     buf = io.BytesIO()
@@ -136,6 +138,15 @@ async def sample_rss(pid: int | None, stop: asyncio.Event, samples: list, every:
         samples.append((round(time.monotonic() - t0, 1), proc.memory_info().rss))
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
+
+
+def vm_hwm_mib(pid: int | None) -> float | None:
+    """Peak RSS (VmHWM) in MiB of a running process, None if unknown."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return None
 
 
 def is_error(expect_ok: bool, status) -> bool:
@@ -269,8 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         url, pid = args.url.rstrip("/"), args.pid
     check_loopback(url)
+    server_peak = None
     try:
         result = asyncio.run(run_load(args, url, pid))
+        server_peak = vm_hwm_mib(pid)  # --url with --pid; a started server is measured below
     finally:
         if proc is not None:
             proc.terminate()
@@ -279,9 +292,12 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+    rss = peak_rss_mib()
     if proc is not None:
         result["server_log_tail"] = log_tail(proc)
         proc.log.close()
+        server_peak = rss["children"]  # the server, our only child, has been waited for
+    result["peak_rss_mib"] = {"load_generator": rss["self"], "server": server_peak}
     result.update(clients=args.clients, bad_fraction=args.bad_fraction, url=url)
     print(json.dumps(result, indent=2))
     if args.json:

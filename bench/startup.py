@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import machine, write_report  # bench/ is on the path
+from _common import machine, peak_rss_mib, write_report  # bench/ is on the path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HEAVY = ("torch._dynamo", "sympy", "matplotlib", "scipy", "pandas")
@@ -39,13 +39,19 @@ PARTS = {
 }
 
 
-def timed(cmd: list[str], cwd: str) -> tuple[float, str]:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - t0
-    if proc.returncode:
-        sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
-    return wall, proc.stdout
+def timed(cmd: list[str], cwd: str) -> tuple[float, str, float]:
+    """Wall seconds, stdout and peak RSS in MiB (its ru_maxrss, from wait4) of one run of cmd."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode:
+            sys.exit(f"{' '.join(cmd)} failed:\n{err.read().decode()[-2000:]}")
+        return wall, out.read().decode(), round(usage.ru_maxrss / 1024, 1)  # KiB -> MiB
 
 
 def train_cmd(recipe: str, extra: list[str]) -> list[str]:
@@ -100,7 +106,21 @@ def markdown(report: dict) -> str:
     ):
         s = report["summary"][key]
         rows.append(f"| {label} | {s['median']:.2f} ({s['min']:.2f}-{s['max']:.2f}) |")
-    rows += ["", f"Heavy modules imported: {', '.join(report['heavy_imports']) or 'none'}.", ""]
+    train, torch_ = (
+        report["summary"]["train_peak_rss_mib"],
+        report["summary"]["import_torch_peak_rss_mib"],
+    )
+    rss = report["peak_rss_mib"]
+    rows += [
+        "",
+        f"Peak RSS: `cnnlab train` {train['median']:,.0f} MiB ({train['min']:,.0f}-"
+        f"{train['max']:,.0f}), `import torch` {torch_['median']:,.0f} MiB; this script "
+        f"{rss['self']:,.0f} MiB, its largest child (the importtime and cProfile runs too) "
+        f"{rss['children']:,.0f} MiB.",
+        "",
+        f"Heavy modules imported: {', '.join(report['heavy_imports']) or 'none'}.",
+        "",
+    ]
     if report.get("parts"):
         rows += ["| part of the overhead (one cProfiled run) | seconds |", "| --- | ---: |"]
         rows += [f"| {k} | {v:.2f} |" for k, v in report["parts"].items()]
@@ -118,8 +138,8 @@ def main() -> None:
     runs = []
     with tempfile.TemporaryDirectory() as work:
         for _ in range(args.repeats):
-            torch_wall, _ = timed([sys.executable, "-c", "import torch"], work)
-            wall, out = timed(train_cmd(args.recipe, []), work)
+            torch_wall, _, torch_rss = timed([sys.executable, "-c", "import torch"], work)
+            wall, out, train_rss = timed(train_cmd(args.recipe, []), work)
             train = json.loads(out.strip().splitlines()[-1])["train_seconds"]
             runs.append(
                 {
@@ -128,6 +148,8 @@ def main() -> None:
                     "overhead": round(wall - train, 3),
                     "import_torch": round(torch_wall, 3),
                     "margin": round(wall - train - torch_wall, 3),
+                    "train_peak_rss_mib": train_rss,
+                    "import_torch_peak_rss_mib": torch_rss,
                 }
             )
             print(json.dumps(runs[-1]), file=sys.stderr)
@@ -150,6 +172,7 @@ def main() -> None:
         "summary": summary,
         "heavy_imports": heavy,
         "parts": parts,
+        "peak_rss_mib": peak_rss_mib(),
         "command": "python bench/startup.py " + " ".join(sys.argv[1:]),
     }
     write_report(args.out, report, markdown)
