@@ -32,15 +32,10 @@ import numpy as np
 import scipy
 import scipy.signal
 
+from _common import peak_rss_mib  # bench/ is on the path
 from cnnlab.ops import conv2d
 from cnnlab.ops.backend import choose_method
 from cnnlab.ops.reference import notebook_conv2d
-
-try:
-    from _common import peak_rss_mib  # bench/ is on the path when run as a script
-except ImportError:  # loaded by file path (tests/ops/test_package.py)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _common import peak_rss_mib
 
 NAIVE_MAX_N = 256
 

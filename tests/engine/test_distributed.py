@@ -327,3 +327,13 @@ if __name__ == "__main__" and sys.argv[1:2] == ["step"]:
     _step_worker(Path(sys.argv[2]))
 if __name__ == "__main__" and sys.argv[1:2] == ["buffers"]:
     _buffers_worker(Path(sys.argv[2]))
+
+
+def test_end_worker_flushes_and_exits_with_the_code():
+    """torchrun workers end with os._exit after their group is closed (see end_worker)."""
+    code = (
+        "import sys; from cnnlab.engine import distributed as ddp; "
+        "print('out', end=''); sys.stderr.write('err'); ddp.end_worker(3)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (3, "out", "err")

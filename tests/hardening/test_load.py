@@ -23,6 +23,9 @@ CLIENTS = 50
 
 
 def _module(name: str, path: Path):
+    """Import a script by path, with its folder on sys.path as when it runs (bench/_common.py)."""
+    if str(path.parent) not in sys.path:
+        sys.path.append(str(path.parent))
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)

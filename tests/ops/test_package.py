@@ -35,10 +35,17 @@ def test_choose_method_crossover():
     assert choose_method((1024, 1024), line, (1024, 1024)) == "direct"
 
 
-def test_bench_script_runs_and_writes_json(tmp_path, capsys):
+def _bench_conv(monkeypatch):
+    """bench/conv.py imported by path, with bench/ on sys.path as when it runs as a script."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
     spec = importlib.util.spec_from_file_location("bench_conv", ROOT / "bench" / "conv.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_bench_script_runs_and_writes_json(tmp_path, capsys, monkeypatch):
+    bench = _bench_conv(monkeypatch)
     out = tmp_path / "conv.json"
     assert (
         bench.main(["--sizes", "8,16", "--kernels", "3", "--repeats", "1", "--out", str(out)]) == 0
@@ -49,10 +56,8 @@ def test_bench_script_runs_and_writes_json(tmp_path, capsys):
     assert "| 16x16 | 3x3 |" in capsys.readouterr().out
 
 
-def test_bench_script_integer_mode_is_exact(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("bench_conv", ROOT / "bench" / "conv.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+def test_bench_script_integer_mode_is_exact(tmp_path, capsys, monkeypatch):
+    bench = _bench_conv(monkeypatch)
     out = tmp_path / "conv_int.json"
     argv = ["--dtype", "int64", "--sizes", "8", "--kernels", "3", "--repeats", "1"]
     assert bench.main([*argv, "--out", str(out)]) == 0

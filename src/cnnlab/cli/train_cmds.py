@@ -206,7 +206,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             on_start=None if args.quiet else lambda info: _say(args, ddp.summary_line(info)),
         )
         if not main:
-            return 0
+            ddp.end_worker(0)
     else:
         try:
             result = fit(config, progress=progress, callbacks=callbacks, resume=resume)
@@ -244,6 +244,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         _say(args, f"run folder: {result.run_dir}")
     if args.json:
         print(json.dumps(summary))
+    if ddp.launched_by_torchrun():
+        ddp.end_worker(0)
     return 0
 
 

@@ -28,6 +28,7 @@ True
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -35,7 +36,7 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -177,7 +178,21 @@ def process_group(device: str = "auto") -> Iterator[DistributedContext]:
     try:
         yield ctx
     finally:
+        gc.collect()  # a DDP wrapper left in a cycle holds the group: free it while both live
         ctx.close()
+
+
+def end_worker(code: int) -> NoReturn:
+    """End a torchrun worker process after its group is closed: flush, then ``os._exit``.
+
+    Letting the interpreter finalise instead sometimes aborted a finished worker under load
+    ("terminate called without an active exception": a C++ thread of the gloo group torn down
+    by the finalisation), which torchrun counts as a failed worker and restarts.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def fetch_data_main_first(config: TrainConfig, ctx: DistributedContext) -> None:
