@@ -43,7 +43,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 THRESHOLDS = {"mnist": (0.985, 0.99, 0.992), "fashion-mnist": (0.92, 0.935, 0.945)}
 CONTENDERS = {
     "mnist": ("notebook", "cnnlab-default", "tutorial-fast", "fast"),
-    "fashion-mnist": ("notebook", "cnnlab-default", "best-fashion"),
+    "fashion-mnist": ("notebook", "cnnlab-default", "best-fashion", "best-fashion-long"),
 }
 SLOW = ("notebook", "cnnlab-default")  # the references: --slow-seeds limits their seeds
 COMMANDS = {
@@ -52,6 +52,7 @@ COMMANDS = {
     "tutorial-fast": "cnnlab train --recipe tutorial-fast --dataset {ds}",
     "fast": "cnnlab train --recipe fast --dataset {ds}",
     "best-fashion": "cnnlab train --recipe best-fashion --dataset {ds}",
+    "best-fashion-long": "cnnlab train --recipe best-fashion-long --dataset {ds}",
     "best-mnist": "cnnlab train --recipe best-mnist --dataset {ds}",
     "fast-1epoch": "cnnlab train --config fast-1epoch.yaml --dataset {ds} (*)",
 }

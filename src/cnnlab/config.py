@@ -446,4 +446,20 @@ RECIPES: dict[str, dict[str, Any]] = {
         "augment_flip": True,
         "tta": True,
     },
+    # Fashion-MNIST toward 94.5% within 15 minutes: the same loop on fastnet 64-128-256 (depth 2)
+    # for 15 epochs (bench/train.py). Random erasing lowered it at this length (14 epochs, seed
+    # 0, flip TTA: none 94.48%, a quarter of the images 94.27%, half 94.00%).
+    "best-fashion-long": {
+        **_FAST_LOOP,
+        **_NESTEROV,
+        "dataset": "fashion-mnist",
+        "model": "fastnet",
+        "model_kwargs": {"widths": [64, 128, 256], "depth": 2},
+        "lr": 0.1,
+        "epochs": 15,
+        "augment": True,
+        "augment_shift": 2,
+        "augment_flip": True,
+        "tta": True,
+    },
 }
