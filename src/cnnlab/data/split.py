@@ -25,13 +25,14 @@ class Split:
     kind: str = "random"
     seed: int = 0
 
-    def to_dict(self, lists: bool = True) -> dict:
-        """Plain lists/ints/strs: safe for JSON and ``torch.load(weights_only=True)``
-        (``lists=False``: only the kind and the seed)."""
-        out: dict = {"kind": self.kind, "seed": int(self.seed)}
-        if lists:
-            out.update(train=self.train.tolist(), val=self.val.tolist())
-        return out
+    def to_dict(self) -> dict:
+        """Plain lists/ints/strs: safe for JSON and ``torch.load(weights_only=True)``."""
+        return {
+            "kind": self.kind,
+            "seed": int(self.seed),
+            "train": self.train.tolist(),
+            "val": self.val.tolist(),
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> Split:

@@ -186,7 +186,7 @@ class TrainState:
 def _split_tensors(split: Any) -> dict[str, Any]:
     """The split as a checkpoint stores it: index tensors, which pickle as one buffer each (as
     lists, MNIST's 60,000 indices made every save 0.1 s slower); ``Split.from_dict`` reads both."""
-    return {**split.to_dict(lists=False), "train": torch.tensor(split.train),
+    return {"kind": split.kind, "seed": int(split.seed), "train": torch.tensor(split.train),
             "val": torch.tensor(split.val)}  # fmt: skip
 
 
