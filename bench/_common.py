@@ -15,9 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def cpu_model() -> str:
-    """The CPU's name with its family/model/stepping numbers ("AMD EPYC (family 25, model 17,
-    stepping 1)"): a virtual machine's name alone ("AMD EPYC") does not say which CPU it is."""
+def cpuinfo() -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo ("model name", "flags", "cpu MHz"...)."""
     fields: dict[str, str] = {}
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -26,6 +25,13 @@ def cpu_model() -> str:
             if not key:  # the first processor's block ends here
                 break
             fields.setdefault(key, value.strip())
+    return fields
+
+
+def cpu_model() -> str:
+    """The CPU's name with its family/model/stepping numbers ("AMD EPYC (family 25, model 17,
+    stepping 1)"): a virtual machine's name alone ("AMD EPYC") does not say which CPU it is."""
+    fields = cpuinfo()
     numbers = ", ".join(
         f"{label} {fields[key]}"
         for key, label in (("cpu family", "family"), ("model", "model"), ("stepping", "stepping"))

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import cpu_model  # bench/ is on the path
+from _common import cpu_model, cpuinfo, peak_rss_mib  # bench/ is on the path
 from cnnlab.config import RECIPES
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -72,19 +71,9 @@ FAST_1EPOCH = {
 
 def cpu_peak() -> dict:
     """fp32 peak FLOP/s = cores x FMA units x vector lanes x 2 (mul+add) x clock, from the CPU."""
-    flags, mhz, vendor, family = set(), 0.0, "", 0
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            key = key.strip()
-            if key == "flags" and not flags:
-                flags = set(value.split())
-            elif key == "cpu MHz" and not mhz:
-                mhz = float(value)
-            elif key == "vendor_id" and not vendor:
-                vendor = value.strip()
-            elif key == "cpu family" and not family:
-                family = int(value)
+    info = cpuinfo()
+    flags, mhz = set(info.get("flags", "").split()), float(info.get("cpu MHz", 0.0))
+    vendor, family = info.get("vendor_id", ""), int(info.get("cpu family", 0))
     cores = len(os.sched_getaffinity(0))
     lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
     # Intel server cores with AVX-512 have 2 FMA units (ports 0 and 5); cpuinfo does not say.
@@ -125,19 +114,10 @@ def flops_per_image(model_name: str, model_kwargs: dict | None = None) -> float:
 def test_accuracy(model, x, y, batch: int = 1000, tta: bool = False) -> float:
     """fp32 accuracy on already-normalised test images, eval mode, inference_mode (clock off);
     ``tta``: each image's logits averaged with its mirror's, as the recipe evaluates."""
-    import torch
+    from cnnlab.engine.evaluate import infer
 
-    was_training = model.training
-    model.eval()
-    correct = 0
-    with torch.inference_mode():
-        for i in range(0, len(x), batch):
-            logits = model(x[i : i + batch])
-            if tta:
-                logits = logits + model(x[i : i + batch].flip(-1))
-            correct += int((logits.argmax(1) == y[i : i + batch]).sum())
-    model.train(was_training)
-    return correct / len(x)
+    logits = infer(model, x, batch_size=batch, tta=tta)
+    return int((logits.argmax(1) == y).sum()) / len(x)
 
 
 def quarter_points(steps_per_epoch: int) -> set[int]:
@@ -303,7 +283,7 @@ def run_cnnlab(dataset: str, seed: int, recipe: str | None, overrides: dict) -> 
 def _summary(model, curve, seconds, images, threads, model_kwargs=None) -> dict:
     flops = flops_per_image(model, model_kwargs)
     img_s = images / max(seconds, 1e-9)
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB (Linux)
+    peak_rss = peak_rss_mib()["self"]
     return {
         "model": model,
         "curve": curve,
