@@ -2,7 +2,7 @@
 
 One invocation runs every contender for every seed, alternating (seed-major order), each run in
 its own subprocess so peak memory (ru_maxrss) is per run. Test accuracy on the real 10,000-image
-test set is measured every 1/4 epoch with the training clock stopped.
+test set is measured every 1/4 epoch (--probes-per-epoch) with the training clock stopped.
 
     python bench/train.py                         # MNIST, 3 seeds (writes bench/results/train.*)
     python bench/train.py --dataset fashion-mnist # Fashion-MNIST with the best-fashion recipe
@@ -120,15 +120,16 @@ def test_accuracy(model, x, y, batch: int = 1000, tta: bool = False) -> float:
     return int((logits.argmax(1) == y).sum()) / len(x)
 
 
-def quarter_points(steps_per_epoch: int) -> set[int]:
-    """Batch positions within an epoch (1-based) at which to evaluate: every 1/4 epoch."""
-    return {max(1, round(steps_per_epoch * j / 4)) for j in range(1, 5)}
+def probe_points(steps_per_epoch: int, per_epoch: int = 4) -> set[int]:
+    """Batch positions within an epoch (1-based) at which to evaluate: ``per_epoch`` evenly
+    spaced points (4: every 1/4 epoch; 0: none, so cnnlab runs are probed after the last step)."""
+    return {max(1, round(steps_per_epoch * j / per_epoch)) for j in range(1, per_epoch + 1)}
 
 
 # ---------------------------------------------------------------- contender (a): the notebook
 
 
-def run_notebook(dataset: str, seed: int, max_epochs: int, stop_at: float) -> dict:
+def run_notebook(dataset: str, seed: int, max_epochs: int, stop_at: float, probes: int = 4) -> dict:
     """Notebook 000's cells, with torchvision's per-sample MNIST + ToTensor done the same way."""
     import torch
     import torch.nn as nn
@@ -188,7 +189,7 @@ def run_notebook(dataset: str, seed: int, max_epochs: int, stop_at: float) -> di
     train_loader = DataLoader(
         PerSampleMNIST(train.images, train.labels), batch_size=150, shuffle=True
     )
-    points = quarter_points(len(train_loader))
+    points = probe_points(len(train_loader), max(1, probes))
     curve, clock, cpu, images = [], 0.0, 0.0, 0
     for epoch in range(max_epochs):
         t0, c0 = time.perf_counter(), time.process_time()
@@ -216,7 +217,9 @@ def run_notebook(dataset: str, seed: int, max_epochs: int, stop_at: float) -> di
 # ---------------------------------------------------------------- contenders (b), (c): cnnlab.fit
 
 
-def run_cnnlab(dataset: str, seed: int, recipe: str | None, overrides: dict) -> dict:
+def run_cnnlab(
+    dataset: str, seed: int, recipe: str | None, overrides: dict, probes: int = 4
+) -> dict:
     """Train through cnnlab.fit (the code behind `cnnlab train`) with a test-set probe callback."""
     import torch
 
@@ -228,14 +231,15 @@ def run_cnnlab(dataset: str, seed: int, recipe: str | None, overrides: dict) -> 
     test = load_dataset(dataset, "test")
 
     class TestProbe(Callback):
-        """Test accuracy every 1/4 epoch; its own time is subtracted from train_seconds."""
+        """Test accuracy at the probe points and after the last step; its own time is
+        subtracted from train_seconds."""
 
         def __init__(self) -> None:
             self.curve: list[list[float]] = []
             self.probe_seconds = self.probe_cpu = 0.0
 
         def on_train_begin(self, state) -> None:
-            self.points = quarter_points(state.steps_per_epoch)
+            self.points = probe_points(state.steps_per_epoch, probes)
             self.x = state.data.normalizer(test.images)
             self.cpu0 = time.process_time()
 
@@ -308,15 +312,14 @@ def worker(args: argparse.Namespace) -> dict:
             import torch
 
             torch.set_num_threads(args.threads)
-        return run_notebook(args.dataset, args.seed, epochs or 5, stop)
+        return run_notebook(args.dataset, args.seed, epochs or 5, stop, args.probes_per_epoch)
     slow = {"epochs": epochs} if epochs else {}
     if args.name == "cnnlab-default":
-        return run_cnnlab(
-            args.dataset, args.seed, None, {"model": "tutorial_cnn", **slow, **threads}
-        )
+        overrides = {"model": "tutorial_cnn", **slow, **threads}
+        return run_cnnlab(args.dataset, args.seed, None, overrides, args.probes_per_epoch)
     if args.name == "fast-1epoch":  # the previous fast recipe, kept for comparison
-        return run_cnnlab(args.dataset, args.seed, None, FAST_1EPOCH)
-    return run_cnnlab(args.dataset, args.seed, args.name, {})
+        return run_cnnlab(args.dataset, args.seed, None, FAST_1EPOCH, args.probes_per_epoch)
+    return run_cnnlab(args.dataset, args.seed, args.name, {}, args.probes_per_epoch)
 
 
 # ---------------------------------------------------------------- driver and report
@@ -377,9 +380,11 @@ def markdown(report: dict) -> str:
     head = " | ".join(f"to {t:.1%}" for t in th)
     seeds = report.get("seed_list", report["seeds"])
     seeds = f"{seeds[0]}-{seeds[-1]}" if isinstance(seeds, list) else seeds
+    probes = report.get("probes_per_epoch", 4)
+    when = f"every 1/{probes} epoch" if probes > 1 else ("every epoch" if probes else "at the end")
     lines = [
         f"Training on {ds} ({report['cpu']['model']}, {report['cpu']['cores']} cores; "
-        f"seeds {seeds}; median (min-max); test accuracy every 1/4 epoch, "
+        f"seeds {seeds}; median (min-max); test accuracy {when}, "
         "evaluation excluded from the clock).",
         "",
         f"| contender | command | {head} | CPU-s to {th[1]:.1%} | final test acc (min-max) "
@@ -458,6 +463,12 @@ def main() -> None:
     )
     p.add_argument("--threads", type=int, default=None, help="torch threads for every contender")
     p.add_argument(
+        "--probes-per-epoch",
+        type=int,
+        default=4,
+        help="test-set probes per epoch (default 4; 0: cnnlab runs only after the last step)",
+    )
+    p.add_argument(
         "--out", default=None, help="output stem (default bench/results/train[-fashion])"
     )
     p.add_argument("--worker", dest="name", help=argparse.SUPPRESS)
@@ -498,6 +509,7 @@ def main() -> None:
             cmd += ["--quick"] if args.quick else []
             cmd += ["--slow-epochs", str(args.slow_epochs)] if args.slow_epochs else []
             cmd += ["--threads", str(args.threads)] if args.threads else []
+            cmd += ["--probes-per-epoch", str(args.probes_per_epoch)]
             t0 = time.perf_counter()
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             res = json.loads(out.strip().splitlines()[-1])
@@ -516,6 +528,7 @@ def main() -> None:
         "seeds": args.seeds,
         "seed_list": list(range(args.first_seed, args.first_seed + args.seeds)),
         "quick": args.quick,
+        "probes_per_epoch": args.probes_per_epoch,
         "cpu": cpu,
         "thresholds": th,
         "command": "python " + " ".join(sys.argv),

@@ -35,17 +35,17 @@ def test_choose_method_crossover():
     assert choose_method((1024, 1024), line, (1024, 1024)) == "direct"
 
 
-def _bench_conv(monkeypatch):
-    """bench/conv.py imported by path, with bench/ on sys.path as when it runs as a script."""
+def _bench(monkeypatch, name: str = "conv"):
+    """bench/<name>.py imported by path, with bench/ on sys.path as when it runs as a script."""
     monkeypatch.syspath_prepend(str(ROOT / "bench"))
-    spec = importlib.util.spec_from_file_location("bench_conv", ROOT / "bench" / "conv.py")
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     return bench
 
 
 def test_bench_script_runs_and_writes_json(tmp_path, capsys, monkeypatch):
-    bench = _bench_conv(monkeypatch)
+    bench = _bench(monkeypatch)
     out = tmp_path / "conv.json"
     assert (
         bench.main(["--sizes", "8,16", "--kernels", "3", "--repeats", "1", "--out", str(out)]) == 0
@@ -57,10 +57,19 @@ def test_bench_script_runs_and_writes_json(tmp_path, capsys, monkeypatch):
 
 
 def test_bench_script_integer_mode_is_exact(tmp_path, capsys, monkeypatch):
-    bench = _bench_conv(monkeypatch)
+    bench = _bench(monkeypatch)
     out = tmp_path / "conv_int.json"
     argv = ["--dtype", "int64", "--sizes", "8", "--kernels", "3", "--repeats", "1"]
     assert bench.main([*argv, "--out", str(out)]) == 0
     rows = json.loads(out.read_text())["rows"]
     assert [(r["n"], r["m"], r["exact_vs_scipy_int"]) for r in rows] == [(8, 3, True)]
     assert "| 8x8 | 3x3 |" in capsys.readouterr().out
+
+
+def test_bench_train_probe_points(monkeypatch):
+    """bench/train.py probes the test set at evenly spaced batches, or only after the last."""
+    bench = _bench(monkeypatch, "train")
+    assert bench.probe_points(446, 4) == {112, 223, 334, 446}
+    assert bench.probe_points(446, 1) == {446}
+    assert bench.probe_points(3, 4) == {1, 2, 3}
+    assert bench.probe_points(446, 0) == set()
