@@ -412,8 +412,11 @@ def markdown(report: dict) -> str:
     for name, agg in report["summary"].items():
         if agg.get("per_seed"):
             accs = ", ".join(f"{s}: {a:.2%}" for s, a in agg["per_seed"])
-            reached = sum(a >= th[1] for _, a in agg["per_seed"])
-            lines.append(f"- {name}: {accs} ({reached} of {len(agg['per_seed'])} at {th[1]:.1%})")
+            n = len(agg["per_seed"])
+            reached = ", ".join(
+                f"{sum(a >= t for _, a in agg['per_seed'])} of {n} at {t:.1%}" for t in th[1:]
+            )
+            lines.append(f"- {name}: {accs} ({reached})")
     reference = report["summary"].get("notebook", {}).get(f"t_{th[1]}")
     if reference:
         lines += ["", f"Against the notebook loop's median time to {th[1]:.1%} test accuracy "
