@@ -447,8 +447,8 @@ RECIPES: dict[str, dict[str, Any]] = {
         "tta": True,
     },
     # Fashion-MNIST toward 94.5% within 15 minutes: the same loop on fastnet 64-128-256 (depth 2)
-    # for 16 epochs (bench/results/train-fashion-long16.md: seed 0 94.29%, seed 1 94.54%, in
-    # 864-883 s with the flip TTA test). 15 epochs: 94.43% (seed 1); training on all 60,000
+    # for 16 epochs (bench/results/train-fashion-long16*.md: seeds 0-2 94.29%, 94.54%, 94.39%,
+    # in 842-883 s with the flip TTA test). 15 epochs: 94.43% (seed 1); training on all 60,000
     # images (no validation split) did not help (94.37%). Random erasing lowered it at this
     # length (14 epochs, seed 0, flip TTA: none 94.48%, a quarter of the images 94.27%, half
     # 94.00%).
