@@ -381,7 +381,8 @@ def markdown(report: dict) -> str:
     seeds = report.get("seed_list", report["seeds"])
     seeds = f"{seeds[0]}-{seeds[-1]}" if isinstance(seeds, list) else seeds
     probes = report.get("probes_per_epoch", 4)
-    when = f"every 1/{probes} epoch" if probes > 1 else ("every epoch" if probes else "at the end")
+    when = f"every 1/{probes} epoch" if probes > 1 else "every epoch"
+    when = when if probes else "after the last step (the notebook loop: every epoch)"
     lines = [
         f"Training on {ds} ({report['cpu']['model']}, {report['cpu']['cores']} cores; "
         f"seeds {seeds}; median (min-max); test accuracy {when}, "
@@ -478,6 +479,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--from-json", help="re-render the Markdown of a results JSON and exit")
     args = p.parse_args()
+    if args.probes_per_epoch < 0:
+        p.error(f"--probes-per-epoch {args.probes_per_epoch} must be 0 or more")
     os.environ.setdefault("CNNLAB_DATA", "/work/shared/data")
     if args.from_json:
         report = json.loads(Path(args.from_json).read_text())
