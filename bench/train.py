@@ -381,8 +381,9 @@ def markdown(report: dict) -> str:
     seeds = report.get("seed_list", report["seeds"])
     seeds = f"{seeds[0]}-{seeds[-1]}" if isinstance(seeds, list) else seeds
     probes = report.get("probes_per_epoch", 4)
-    when = f"every 1/{probes} epoch" if probes > 1 else "every epoch"
-    when = when if probes else "after the last step (the notebook loop: every epoch)"
+    when = {0: "after the last step (the notebook loop: every epoch)", 1: "every epoch"}.get(
+        probes, f"every 1/{probes} epoch"
+    )
     lines = [
         f"Training on {ds} ({report['cpu']['model']}, {report['cpu']['cores']} cores; "
         f"seeds {seeds}; median (min-max); test accuracy {when}, "
