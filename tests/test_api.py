@@ -260,6 +260,7 @@ PUBLIC_MODULES = [
     "cnnlab.models.registry",
     "cnnlab.engine.callbacks",
     "cnnlab.engine.loop",
+    "cnnlab.engine.tta",
     "cnnlab.viz",
     "cnnlab.viz.training",
     "cnnlab.viz.conv",
@@ -298,6 +299,15 @@ def test_flip_tta_is_kept_by_every_saved_form(fmt, tmp_path):
         back = cnnlab.load(run.export(tmp_path / f"m.{fmt}", check_images=4).path)
     assert back.tta
     np.testing.assert_allclose(back.logits(x), expected, atol=1e-4)
+    if fmt != "onnx":  # the explainer page gives predict's probabilities, maps of the image
+        from cnnlab.serve.explain import Explainer
+
+        acts = Explainer.from_run(back).activations(x[0])
+        probs = np.exp(expected[0] - expected[0].max())
+        np.testing.assert_allclose(acts.probs, probs / probs.sum(), atol=1e-5)
+        plain_maps = Explainer(back.model, back.normalizer, back.input_shape, back.classes)
+        for name, out in plain_maps.activations(x[0]).outputs.items():
+            np.testing.assert_array_equal(acts.outputs[name], out)
     test = cnnlab.load_dataset("digits", "test")
     with torch.inference_mode():
         t = run.normalizer(test.images)

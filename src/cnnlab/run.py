@@ -175,14 +175,14 @@ class Run:
                              f"{self.input_shape}")  # fmt: skip
         if self.session is not None:
             from cnnlab.backends import onnx_logits
+            from cnnlab.engine.tta import mirror_mean
 
-            logits = onnx_logits(self.session, x, self.normalizer.state_dict())
-            if self.tta:
-                mirrored = np.ascontiguousarray(x[..., ::-1])
-                logits = (
-                    logits + onnx_logits(self.session, mirrored, self.normalizer.state_dict())
-                ) / 2
-            return logits
+            state = self.normalizer.state_dict()
+
+            def logits_of(batch: np.ndarray) -> np.ndarray:
+                return onnx_logits(self.session, batch, state)
+
+            return mirror_mean(logits_of, x) if self.tta else logits_of(x)
         import torch
 
         from cnnlab.engine.evaluate import infer

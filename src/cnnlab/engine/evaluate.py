@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.engine.device import autocast
+from cnnlab.engine.tta import mirror_mean
 from cnnlab.errors import ConfigError
 
 
@@ -55,7 +56,7 @@ def infer(
                     xb = xb.contiguous(memory_format=torch.channels_last)
                 logits = run(xb).float()
                 if tta:
-                    logits = (logits + run(xb.flip(-1)).float()) / 2
+                    logits = mirror_mean(lambda b: run(b).float(), xb, logits)
                 out.append(logits.cpu())
     finally:
         model.train(was_training)

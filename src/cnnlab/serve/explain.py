@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnlab.engine.tta import mirror_mean
 from cnnlab.errors import CnnlabError
 from cnnlab.serve.arithmetic import arithmetic
 
@@ -170,11 +171,14 @@ class Explainer:
             checkpoint's :class:`cnnlab.data.Normalizer`), or None to use the image as it is.
         input_shape: (C, H, W).
         classes: class names.
+        tta: the probabilities average the logits of the image and of its mirror, as the run
+            predicts (flip test-time augmentation); the maps are the image's own.
     """
 
-    def __init__(self, model: Any, normalizer: Any, input_shape, classes) -> None:
+    def __init__(self, model: Any, normalizer: Any, input_shape, classes, tta=False) -> None:
         self.model = model.eval()
         self.normalizer = normalizer
+        self.tta = bool(tta)
         self.input_shape = tuple(int(s) for s in input_shape)
         self.classes = tuple(classes)
         self.layers = explained_layers(model, self.input_shape)
@@ -196,7 +200,7 @@ class Explainer:
                 f"the explainer needs a PyTorch checkpoint (.pt or .safetensors); this model was "
                 f"loaded from {run.format}"
             )
-        return cls(run.model, run.normalizer, run.input_shape, run.classes)
+        return cls(run.model, run.normalizer, run.input_shape, run.classes, tta=run.tta)
 
     # -- hooks ------------------------------------------------------------------------------
     def _pre_hook(self, name: str):
@@ -248,8 +252,11 @@ class Explainer:
         """Every layer's output for one (C, H, W) image in [0, 1]."""
         import torch
 
+        x = self._tensor(image)
         with torch.no_grad():
-            logits, outputs, _ = self._forward(self._tensor(image), wanted=None)
+            logits, outputs, _ = self._forward(x, wanted=None)
+            if self.tta:  # the mirror's pass records no maps (wanted: none)
+                logits = mirror_mean(lambda b: self._forward(b, wanted=set())[0], x, logits)
         probs = logits[0].float().softmax(-1).numpy()
         maps = {name: out.float().numpy() for name, out in outputs.items()}
         return Activations(np.asarray(image, dtype=np.float32), probs, maps)

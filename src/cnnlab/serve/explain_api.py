@@ -52,6 +52,7 @@ class ActivationsResponse(BaseModel):
     label: int
     class_name: str
     probs: list[float]
+    tta: bool = Field(description="probs average the image's logits with its mirror's")
     image: Array = Field(description="the preprocessed input in [0, 1], (C, H, W)")
     layers: list[LayerOut]
     ms: float = Field(description="server time: decode, preprocess, forward pass, encoding")
@@ -333,6 +334,7 @@ def activations_document(ex: Explainer, image: np.ndarray, start: float) -> dict
         "label": label,
         "class_name": ex.classes[label],
         "probs": [round(float(p), 6) for p in acts.probs],
+        "tta": ex.tta,
         "image": {"shape": list(acts.image.shape), "data": encode(acts.image)},
         "layers": layers,
         "ms": round((time.perf_counter() - start) * 1000.0, 3),

@@ -226,7 +226,8 @@ function mapFigure(layer, channel, w, h, px, entry, caption) {
 function render(doc) {
   $("label").textContent = doc.class_name;
   $("label").classList.toggle("long", doc.class_name.length > 2);
-  $("confidence").textContent = `${(100 * doc.probs[doc.label]).toFixed(1)}% sure`;
+  const mirror = doc.tta ? " (the image and its mirror)" : "";
+  $("confidence").textContent = `${(100 * doc.probs[doc.label]).toFixed(1)}% sure${mirror}`;
   showBars(doc.probs, doc.label);
   drawInput(doc.image);
   for (const layer of doc.layers) {
