@@ -41,3 +41,23 @@ def run_cli(capsys):
         return code, out, err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, shared_data) -> Path:
+    """One small trained MNIST run for the serve and export tests (tests/viz has a smaller one).
+
+    tutorial_cnn on 10,000 training images for one epoch (one-cycle Adam, batch 64, one thread so
+    a busy machine does not oversubscribe): about 97% test accuracy, enough to read a clearly
+    drawn digit.
+    """
+    from cnnlab.config import TrainConfig
+    from cnnlab.engine import fit
+
+    config = TrainConfig(
+        model="tutorial_cnn", dataset="mnist", limit_train=10_000, epochs=1, batch_size=64,
+        lr=0.004, schedule="one-cycle", val_size=500, threads=1, seed=0, name="fixture",
+        runs_dir=str(tmp_path_factory.mktemp("trained-runs")),
+        data_dir=str(shared_data / "mnist"),
+    )  # fmt: skip
+    return Path(fit(config).run_dir)

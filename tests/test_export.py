@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 from pathlib import Path
@@ -15,17 +14,6 @@ from PIL import Image, ImageDraw
 
 from cnnlab.cli import main
 from cnnlab.errors import CheckpointError, CnnlabError
-
-_spec = importlib.util.spec_from_file_location(
-    "_cnnlab_trained", Path(__file__).parent / "serve" / "_trained.py"
-)
-_trained = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_trained)
-
-
-@pytest.fixture(scope="session")
-def trained_run(tmp_path_factory, shared_data) -> Path:
-    return _trained.trained_run(tmp_path_factory.getbasetemp(), shared_data)
 
 
 @pytest.fixture(scope="module")

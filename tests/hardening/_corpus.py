@@ -512,22 +512,9 @@ FULL_DISK_CASES = [
 ]  # fmt: skip
 
 
-def _second_half():
-    """``_corpus_models.py`` (model files and inputs from strangers), which imports this file."""
-    import importlib.util
-    import sys
+# _corpus_models.py (model files and inputs from strangers) imports the names above from here
+import _corpus_models as _models  # noqa: E402
 
-    sys.modules.setdefault("_corpus", sys.modules[__name__])
-    if "_corpus_models" not in sys.modules:
-        path = Path(__file__).with_name("_corpus_models.py")
-        spec = importlib.util.spec_from_file_location("_corpus_models", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["_corpus_models"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["_corpus_models"]
-
-
-_models = _second_half()
 SPECIAL_CASES, SIZE_CASES, SCHEMA_CASES = (
     _models.SPECIAL_CASES, _models.SIZE_CASES, _models.SCHEMA_CASES)  # fmt: skip
 NAN_CASES, ONNX_CASES, BLANK_CASES, SMALL_CASES = (

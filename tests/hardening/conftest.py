@@ -6,24 +6,9 @@ to train, and a real checkpoint for every entry point that loads one.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
-
-HERE = Path(__file__).parent
-
-
-def load_helper(name: str):
-    """Import tests/hardening/<name>.py (test folders are not packages here)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="session")
@@ -42,4 +27,6 @@ def digits_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def corpus():
-    return load_helper("_corpus")
+    import _corpus
+
+    return _corpus

@@ -11,28 +11,17 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import importlib.util
 import re
 import resource
 import subprocess
 import sys
 from pathlib import Path
 
+import _corpus as corpus
 import pytest
 
 from cnnlab.cli import main
 
-
-def _helper(name: str):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-corpus = _helper("_corpus")
 CASES = {case.name: case for case in corpus.CASES}
 
 

@@ -10,32 +10,19 @@ runs it for 12 s; the full 60 s run is recorded in README.md ("Reliability").
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from _bench import bench_script
+
 SECONDS = 12
 CLIENTS = 50
 
 
-def _module(name: str, path: Path):
-    """Import a script by path, with its folder on sys.path as when it runs (bench/_common.py)."""
-    if str(path.parent) not in sys.path:
-        sys.path.append(str(path.parent))
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 def corpus_bad_requests() -> list[tuple[str, dict]]:
-    corpus = _module("_corpus", Path(__file__).with_name("_corpus.py"))
+    import _corpus as corpus
+
     out = []
     for case in corpus.CASES:
         if case.image is not None and case.server is not None and case.server >= 400:
@@ -47,7 +34,7 @@ def corpus_bad_requests() -> list[tuple[str, dict]]:
 
 @pytest.mark.slow
 def test_50_clients_mixed_requests_no_5xx_bounded_memory(digits_run, tmp_path, monkeypatch):
-    bench = _module("cnnlab_bench_serve", ROOT / "bench" / "serve.py")
+    bench = bench_script("serve")
     extra = corpus_bad_requests()
     own = bench.bad_requests
     monkeypatch.setattr(bench, "bad_requests", lambda limit_mb: own(limit_mb) + extra)

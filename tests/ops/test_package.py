@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 
+from _bench import bench_script
 from cnnlab.ops import choose_method
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_ops_never_imports_torch():
@@ -35,17 +32,8 @@ def test_choose_method_crossover():
     assert choose_method((1024, 1024), line, (1024, 1024)) == "direct"
 
 
-def _bench(monkeypatch, name: str = "conv"):
-    """bench/<name>.py imported by path, with bench/ on sys.path as when it runs as a script."""
-    monkeypatch.syspath_prepend(str(ROOT / "bench"))
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
-
-
 def test_bench_script_runs_and_writes_json(tmp_path, capsys, monkeypatch):
-    bench = _bench(monkeypatch)
+    bench = bench_script("conv")
     out = tmp_path / "conv.json"
     assert (
         bench.main(["--sizes", "8,16", "--kernels", "3", "--repeats", "1", "--out", str(out)]) == 0
@@ -57,7 +45,7 @@ def test_bench_script_runs_and_writes_json(tmp_path, capsys, monkeypatch):
 
 
 def test_bench_script_integer_mode_is_exact(tmp_path, capsys, monkeypatch):
-    bench = _bench(monkeypatch)
+    bench = bench_script("conv")
     out = tmp_path / "conv_int.json"
     argv = ["--dtype", "int64", "--sizes", "8", "--kernels", "3", "--repeats", "1"]
     assert bench.main([*argv, "--out", str(out)]) == 0
@@ -68,7 +56,7 @@ def test_bench_script_integer_mode_is_exact(tmp_path, capsys, monkeypatch):
 
 def test_bench_train_probe_points(monkeypatch):
     """bench/train.py probes the test set at evenly spaced batches, or only after the last."""
-    bench = _bench(monkeypatch, "train")
+    bench = bench_script("train")
     assert bench.probe_points(446, 4) == {112, 223, 334, 446}
     assert bench.probe_points(446, 1) == {446}
     assert bench.probe_points(3, 4) == {1, 2, 3}

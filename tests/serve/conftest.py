@@ -1,25 +1,12 @@
-"""Fixtures for the server tests: a trained run, its predictor, an app and a TestClient."""
+"""Server test fixtures: the predictor of `trained_run` (tests/conftest.py), an app, a client."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-
-_spec = importlib.util.spec_from_file_location(
-    "_cnnlab_trained", Path(__file__).with_name("_trained.py")
-)
-_trained = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_trained)
-
-
-@pytest.fixture(scope="session")
-def trained_run(tmp_path_factory, shared_data) -> Path:
-    return _trained.trained_run(tmp_path_factory.getbasetemp(), shared_data)
 
 
 @pytest.fixture(scope="session")

@@ -12,25 +12,18 @@ CNNLAB_SCREENSHOT_DIR (e.g. docs/img) to also write the explain-*.png screenshot
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 from pathlib import Path
 
+import _browser
+import _explain_runs as _runs
 import pytest
+from _browser import DIGITS
 
 from cnnlab.models.summary import summary
 from cnnlab.run import load
 
-_here = Path(__file__).parent
-_spec = importlib.util.spec_from_file_location("_cnnlab_explain_runs", _here / "_explain_runs.py")
-_runs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_runs)
-_browser_spec = importlib.util.spec_from_file_location("_cnnlab_browser", _here / "test_browser.py")
-_browser = importlib.util.module_from_spec(_browser_spec)
-_browser_spec.loader.exec_module(_browser)
-
-DIGITS = _browser.DIGITS
 SEEN_PX = 224  # explain.js: the input is drawn this many CSS pixels wide
 MODELS = ["tutorial_cnn", "model_a", "speednet", "colour"]
 

@@ -6,15 +6,14 @@ CLI flag uses), with the page already open, and waits until the page has drawn e
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 import threading
 import urllib.request
-from pathlib import Path
 
 import pytest
+from _browser import chromium
 
 from cnnlab.serve.live import LiveServer, LiveTraining
 
@@ -86,15 +85,6 @@ def test_cli_flag_starts_the_live_page(shared_data, tmp_path):
     assert "watch it train at http://127.0.0.1:" in done.stdout + done.stderr
 
 
-def _browser():
-    spec = importlib.util.spec_from_file_location(
-        "_cnnlab_browser", Path(__file__).with_name("test_browser.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.browser
 def test_page_redraws_every_evaluation(shared_data, tmp_path):
     from cnnlab.config import TrainConfig
@@ -115,7 +105,7 @@ def test_page_redraws_every_evaluation(shared_data, tmp_path):
     server = LiveServer(port=0).start()
     result: dict = {}
     try:
-        with _browser().chromium(tmp_path / "profile", {"width": 1280, "height": 900}) as ctx:
+        with chromium(tmp_path / "profile", {"width": 1280, "height": 900}) as ctx:
             page = ctx.new_page()
             page.set_default_timeout(120_000)
             errors: list[str] = []
