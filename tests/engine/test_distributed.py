@@ -2,7 +2,8 @@
 
 (a) one DDP step on a global batch == one single-process step on the same samples;
 (b) a short 2-rank run reaches the 1-rank run's accuracy; (c) only rank 0 writes;
-(d) SIGKILL one rank mid-run, relaunch with --resume, and it completes.
+(d) SIGKILL one rank mid-run, relaunch with --resume, and it completes; SIGTERM to the
+launcher stops every rank at one step after saving `last`.
 
 This file is also the torchrun worker for (a): ``python -m torch.distributed.run ... <this file>
 step OUT``. Runs are tiny (2,000 MNIST training images, 2 epochs): torch start-up dominates.
@@ -84,7 +85,7 @@ def test_global_batch_must_divide_and_nproc_is_stripped():
     with pytest.raises(ConfigError, match="batch_size=150 does not divide over 4 processes"):
         ddp.split_batch(150, 4)
     cmd = ddp.torchrun_command(2, ["train", "--nproc=2", "--epochs", "1", "--nproc", "2"])
-    assert cmd[1:3] == ["-m", "torch.distributed.run"]
+    assert cmd[1:3] == ["-m", "cnnlab.engine.torchrun"]
     assert cmd[-5:] == ["-m", "cnnlab", "train", "--epochs", "1"]
     assert not ddp.launched_by_torchrun({"WORLD_SIZE": "1", "RANK": "0"})
     assert ddp.launched_by_torchrun({"WORLD_SIZE": "2", "RANK": "0"})
@@ -321,6 +322,40 @@ def test_kill_one_rank_then_resume_completes(two_rank_run, tmp_path, shared_data
     assert resumed["step"] == straight["step"] == STEPS
     for key, value in straight["model_state"].items():  # same run, uninterrupted: same bits
         assert torch.equal(resumed["model_state"][key], value), key
+
+
+def test_sigterm_stops_every_rank_at_one_step_and_saves_last(tmp_path, shared_data):
+    """SIGTERM to `cnnlab train --nproc 2` (the launcher): torchrun passes it on, the ranks
+    agree on one step, rank 0 saves `last` and says how to resume; one line from the launcher,
+    exit status 143, and no worker left for torchrun to kill."""
+    cfg = _config_file(tmp_path, epochs=40)
+    cmd = [sys.executable, "-m", "cnnlab", "train", "--nproc", "2", "--config", str(cfg),
+           "--runs-dir", "runs", "--name", "ddp", "--quiet"]  # fmt: skip
+    run = tmp_path / "runs" / "ddp" / "version_0"
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=_env(shared_data), stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "checkpoints" / "last.pt").is_file():  # epoch 1 is done
+            assert proc.poll() is None and time.monotonic() < deadline, "no epoch finished"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert time.monotonic() - sent < 25  # torchrun's shutdown timeout (30 s) never ran out
+    assert "Traceback" not in err and "forcefully" not in err, err[-3000:]
+    assert err.count("cnnlab: terminated (SIGTERM): stopped at step ") == 1  # rank 0 alone
+    step = int(err.split("stopped at step ")[1].split(",")[0])
+    assert f"cnnlab: resume with: cnnlab train --resume {Path('runs/ddp/version_0')}" in err
+    assert err.rstrip().endswith("cnnlab: torchrun stopped its workers on SIGTERM")
+    saved = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert saved["step"] == step and 0 < step < 40 * 2000 // 50
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["step"]:

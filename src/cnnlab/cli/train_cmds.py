@@ -197,26 +197,30 @@ def cmd_train(args: argparse.Namespace) -> int:
         server = LiveServer(port=args.live).start()
         _say(args, f"watch it train at {server.url}")
         callbacks.append(LiveTraining(server))
-    if ddp.launched_by_torchrun():
-        result = ddp.fit_distributed(
-            config,
-            progress=progress,
-            callbacks=callbacks,
-            resume=resume,
-            on_start=None if args.quiet else lambda info: _say(args, ddp.summary_line(info)),
-        )
-        if not main:
-            ddp.end_worker(0)
-    else:
-        try:
+    try:
+        if ddp.launched_by_torchrun():
+            result = ddp.fit_distributed(
+                config,
+                progress=progress,
+                callbacks=callbacks,
+                resume=resume,
+                on_start=None if args.quiet else lambda info: _say(args, ddp.summary_line(info)),
+            )
+            if not main:
+                ddp.end_worker(0)
+        else:
             result = fit(config, progress=progress, callbacks=callbacks, resume=resume)
-        except TrainingInterrupted as stop:  # Ctrl-C or SIGTERM: `last` is saved, say how to go on
+    except TrainingInterrupted as stop:  # Ctrl-C or SIGTERM: `last` is saved, say how to go on
+        code = 128 + stop.signal  # what a shell reports for the signal: 130, 143
+        if main:
             how = "terminated (SIGTERM)" if stop.signal == signal.SIGTERM else "interrupted"
             sys.stderr.write(
                 f"cnnlab: {how}: {stop}\n"
                 f"cnnlab: resume with: cnnlab train --resume {stop.run_dir}\n"
             )
-            return 128 + stop.signal  # what a shell reports for the signal: 130, 143
+        if ddp.launched_by_torchrun():
+            ddp.end_worker(code)
+        return code
     last = result.history[-1] if result.history else {}
     summary = {
         "run_dir": str(result.run_dir),

@@ -101,6 +101,14 @@ class DistributedContext:
         dist.all_reduce(work, op=dist.ReduceOp.SUM)
         return work.to(tensor.device)
 
+    def all_reduce_max(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The element-wise maximum of ``tensor`` over all processes."""
+        import torch.distributed as dist
+
+        work = tensor.to(self.device)
+        dist.all_reduce(work, op=dist.ReduceOp.MAX)
+        return work.to(tensor.device)
+
     def barrier(self) -> None:
         import torch.distributed as dist
 
@@ -442,19 +450,21 @@ def strip_nproc(argv: Sequence[str]) -> list[str]:
 
 
 def torchrun_command(nproc: int, argv: Sequence[str]) -> list[str]:
-    """The torchrun (``python -m torch.distributed.run``) command that runs ``cnnlab ARGV``.
+    """The torchrun command that runs ``cnnlab ARGV``: ``python -m cnnlab.engine.torchrun``,
+    torch's launcher reporting a stop signal or a failed worker in one message
+    (:mod:`cnnlab.engine.torchrun`).
 
     ``--standalone`` gives a one-machine rendezvous on a free local port.
 
     >>> torchrun_command(2, ["train", "--nproc", "2"])[1:6]
-    ['-m', 'torch.distributed.run', '--standalone', '--nproc-per-node', '2']
+    ['-m', 'cnnlab.engine.torchrun', '--standalone', '--nproc-per-node', '2']
     """
     if nproc < 1:
         raise ConfigError(f"nproc={nproc} must be >= 1")
     return [
         sys.executable,
         "-m",
-        "torch.distributed.run",
+        "cnnlab.engine.torchrun",
         "--standalone",
         "--nproc-per-node",
         str(nproc),
