@@ -236,6 +236,26 @@ def test_manifest_without_weights_is_a_checkpoint_error(tmp_path):
         load(tmp_path / "m.json")
 
 
+def test_onnx_time_limit_stops_a_slow_graph_and_the_session_goes_on(tmp_path):
+    import time
+
+    from _slow_onnx import write_slow_onnx
+    from cnnlab.backends import InferenceTimeout
+    from cnnlab.run import load
+
+    run = load(write_slow_onnx(tmp_path / "slow.onnx", convs=120))
+    x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
+    start = time.perf_counter()
+    full = run.logits(x, time_limit=60.0)  # well within its limit: the same scores
+    whole = time.perf_counter() - start
+    np.testing.assert_array_equal(full, run.logits(x))
+    start = time.perf_counter()
+    with pytest.raises(InferenceTimeout, match=r"ran longer than 0.001 s and was stopped"):
+        run.predict_arrays(x, time_limit=0.001)
+    assert time.perf_counter() - start < whole / 2  # stopped, not run to the end
+    np.testing.assert_array_equal(run.logits(x), full)  # the session still answers
+
+
 def test_server_answers_from_an_onnx_file(exported, images):
     from fastapi.testclient import TestClient
 

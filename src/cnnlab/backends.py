@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from cnnlab.engine.validate import (
     loads_json,
     rebuild_model,
 )
-from cnnlab.errors import CheckpointError
+from cnnlab.errors import CheckpointError, CnnlabError
 from cnnlab.fileio import read_regular_file
 
 MANIFEST_KEYS = ("model_args", "input_shape", "normalizer", "classes")
@@ -163,8 +164,39 @@ def onnx_manifest(session: Any, path: str | os.PathLike) -> dict[str, Any]:
     return check_manifest(loads_json(meta["cnnlab_manifest"], path, "cnnlab metadata"), Path(path))
 
 
-def onnx_logits(session: Any, x: np.ndarray, normalizer_state: dict[str, Any]) -> np.ndarray:
-    """float32 (N, C, H, W) images in [0, 1] -> logits, normalised with NumPy first."""
+class InferenceTimeout(CnnlabError):
+    """An ONNX Runtime run went past its time limit and was stopped."""
+
+
+def onnx_logits(
+    session: Any,
+    x: np.ndarray,
+    normalizer_state: dict[str, Any],
+    time_limit: float | None = None,
+) -> np.ndarray:
+    """float32 (N, C, H, W) images in [0, 1] -> logits, normalised with NumPy first.
+
+    ``time_limit``: seconds the run may take. ONNX Runtime then stops it at its next node
+    (``RunOptions.terminate``; a node that has started runs to its end) and
+    :class:`InferenceTimeout` is raised; the session stays usable.
+    """
     batch = np.ascontiguousarray(normalize_numpy(x, normalizer_state))
     name_in, name_out = session.get_inputs()[0].name, session.get_outputs()[0].name
-    return session.run([name_out], {name_in: batch})[0]
+    if time_limit is None:
+        return session.run([name_out], {name_in: batch})[0]
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    timer = threading.Timer(time_limit, setattr, (options, "terminate", True))
+    timer.daemon = True
+    timer.start()
+    try:
+        return session.run([name_out], {name_in: batch}, options)[0]
+    except Exception:  # onnxruntime raises its own types; ours only when the timer stopped it
+        if not options.terminate:
+            raise
+        raise InferenceTimeout(
+            f"the ONNX model ran longer than {time_limit:g} s and was stopped"
+        ) from None
+    finally:
+        timer.cancel()

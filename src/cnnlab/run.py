@@ -167,8 +167,13 @@ class Run:
         return _html_table(["Run", ""], rows)
 
     # -- inference ----------------------------------------------------------------------------
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        """float32 images (N, C, H, W) in [0, 1] (not yet normalised) -> (N, classes) logits."""
+    def logits(self, x: np.ndarray, *, time_limit: float | None = None) -> np.ndarray:
+        """float32 images (N, C, H, W) in [0, 1] (not yet normalised) -> (N, classes) logits.
+
+        ``time_limit``: seconds each ONNX Runtime run may take before it is stopped
+        (:class:`cnnlab.backends.InferenceTimeout`); the server sets it. cnnlab's own torch
+        architectures are bounded by their checked sizes and run without one.
+        """
         x = np.ascontiguousarray(x, dtype=np.float32)
         if tuple(x.shape[1:]) != self.input_shape:
             raise ImageError(f"images of shape {tuple(x.shape[1:])}: the model wants "
@@ -180,7 +185,7 @@ class Run:
             state = self.normalizer.state_dict()
 
             def logits_of(batch: np.ndarray) -> np.ndarray:
-                return onnx_logits(self.session, batch, state)
+                return onnx_logits(self.session, batch, state, time_limit)
 
             return mirror_mean(logits_of, x) if self.tta else logits_of(x)
         import torch
@@ -190,11 +195,12 @@ class Run:
         batch = self.normalizer(torch.from_numpy(x))
         return infer(self.model, batch, batch_size=1000, tta=self.tta).numpy()
 
-    def predict_arrays(self, x: np.ndarray) -> list[Prediction]:
-        """Classify already-prepared images (N, C, H, W) in [0, 1]."""
+    def predict_arrays(self, x: np.ndarray, *, time_limit: float | None = None) -> list[Prediction]:
+        """Classify already-prepared images (N, C, H, W) in [0, 1] (``time_limit``: see
+        :meth:`logits`)."""
         from cnnlab.engine.validate import check_logits
 
-        logits = np.asarray(self.logits(x), dtype=np.float64)
+        logits = np.asarray(self.logits(x, time_limit=time_limit), dtype=np.float64)
         check_logits(logits, len(x), len(self.classes), self.path or self.name)  # finite, shaped
         probs = np.exp(logits - logits.max(1, keepdims=True))
         probs /= probs.sum(1, keepdims=True)

@@ -15,6 +15,7 @@ from cnnlab.cli import main
         (["--max-concurrent", "0"], "--max-concurrent 0"),
         (["--port", "70000"], "--port 70000 is not a TCP port"),
         (["--keep-alive", "0"], "--keep-alive 0.0 must be in (0, 3600] seconds"),
+        (["--inference-timeout", "nan"], "--inference-timeout nan must be in (0, 3600] seconds"),
     ],
 )
 def test_serve_rejects_bad_limits(flags, words, capsys, tmp_path):

@@ -75,7 +75,7 @@ def _numpy_run():
     from cnnlab.run import Run
 
     class NumpyRun(Run):
-        def logits(self, x: np.ndarray) -> np.ndarray:
+        def logits(self, x: np.ndarray, *, time_limit: float | None = None) -> np.ndarray:
             return x.reshape(len(x), -1)[:, :10]
 
     return NumpyRun(model=None, classes=tuple("0123456789"), input_shape=(1, 28, 28),
@@ -543,9 +543,28 @@ def test_explain_needs_torch_modules(torchless, spec, seen):
     assert status == "200"
 
 
+def test_a_slow_onnx_model_is_stopped_with_503(spec, seen, tmp_path):
+    """--inference-timeout: a graph still running after it is stopped at its next node."""
+    from fastapi.testclient import TestClient
+
+    from _slow_onnx import write_slow_onnx
+    from cnnlab.run import load
+    from cnnlab.serve.app import ServeSettings, create_app
+
+    slow = load(write_slow_onnx(tmp_path / "slow.onnx", convs=120))
+    app = create_app(slow, ServeSettings(inference_timeout=0.002))
+    with TestClient(app) as c:
+        response = c.post("/predict", files={"file": ("d.png", _digit_png(), "image/png")})
+        status = check(spec, "post", "/predict", response)
+        _record(seen, "post", "/predict", status)
+        assert status == "503", response.text
+        assert response.json()["detail"] == "the ONNX model ran longer than 0.002 s and was stopped"
+        assert c.get("/healthz").status_code == 200  # the server goes on
+
+
 def test_every_documented_status_was_answered(spec, seen):
     """Runs after the generated requests: the document promises no status the server never
-    gives (and 400, 404, 409, 413, 415 and 422 were all produced)."""
+    gives (and 400, 404, 409, 413, 415, 422 and 503 were all produced)."""
     if not seen:
         pytest.skip("run with the generated-request tests")
     for path, ops in spec["paths"].items():

@@ -56,6 +56,9 @@ def _server_flags(p) -> None:
     p.add_argument("--body-timeout", type=float, default=60.0, metavar="S",
                    help="seconds for a request's body to arrive after its headers "
                         "(default 60)")  # fmt: skip
+    p.add_argument("--inference-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds an ONNX model may run for one request; longer is stopped at "
+                        "its next node and answered 503 (default 10)")  # fmt: skip
     p.add_argument("--max-connections", type=int, default=0, metavar="N",
                    help="open connections at once; a new one evicts the longest-waiting idle "
                         "or stalled one (default: half the fd limit, at most 1000)")  # fmt: skip
@@ -77,7 +80,8 @@ def _settings(args: argparse.Namespace):
     if not 0 < args.keep_alive <= 3600:
         raise CnnlabError(f"--keep-alive {args.keep_alive} must be in (0, 3600] seconds")
     for flag, value in (("--header-timeout", args.header_timeout),
-                        ("--body-timeout", args.body_timeout)):  # fmt: skip
+                        ("--body-timeout", args.body_timeout),
+                        ("--inference-timeout", args.inference_timeout)):  # fmt: skip
         if not 0 < value <= 3600:  # also refuses nan
             raise CnnlabError(f"{flag} {value} must be in (0, 3600] seconds")
     if not 0 <= args.max_connections <= 1_000_000:
@@ -89,6 +93,7 @@ def _settings(args: argparse.Namespace):
         max_pixels=args.max_pixels,
         max_concurrent=args.max_concurrent,
         torch_threads=args.threads,
+        inference_timeout=args.inference_timeout,
     )
 
 

@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect
 
+from cnnlab.backends import InferenceTimeout
 from cnnlab.errors import CnnlabError, ImageError
 from cnnlab.images import BlankImageError
 from cnnlab.serve.codec import decode_base64_image
@@ -49,6 +50,7 @@ class ServeSettings:
     max_concurrent: int = 2  # images preprocessed/inferred at once (bounds memory and CPU)
     torch_threads: int = 1  # intra-op threads (set process-wide by `cnnlab serve`, not here)
     feature_maps: int = 32  # first-conv maps drawn in the response's grid
+    inference_timeout: float = 10.0  # seconds an ONNX model may run per request (else 503)
 
     def max_body_bytes(self) -> int:
         """Body budget: base64 in JSON is 4/3 of the image, plus room for multipart headers."""
@@ -140,6 +142,7 @@ PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
         "The body has the right type but not the field: no multipart `file`, no JSON "
         '`"image"`, or an `"image"` that is not a string.'
     ),
+    503: _error("An ONNX model ran longer than `--inference-timeout` and was stopped."),
 }
 
 
@@ -224,6 +227,8 @@ def create_app(run: Any, settings: ServeSettings | None = None) -> FastAPI:
             raise HTTPException(422, str(exc)) from None
         except ImageError as exc:
             raise HTTPException(400, str(exc)) from None
+        except InferenceTimeout as exc:  # a slow ONNX graph: stopped, the server goes on
+            raise HTTPException(503, str(exc)) from None
         except CnnlabError as exc:  # the model's fault (non-finite scores): one line, no trace
             raise HTTPException(500, str(exc)) from None
 

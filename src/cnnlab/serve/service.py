@@ -100,7 +100,8 @@ class InferenceService:
         """The prediction for one (C, H, W) image, and the first conv's maps for torch models."""
         self._local.maps = [] if self._has_maps else None
         try:
-            pred = self.run.predict_arrays(x[None])[0]
+            limit = self.settings.inference_timeout
+            pred = self.run.predict_arrays(x[None], time_limit=limit)[0]
             maps = self._local.maps[0] if self._local.maps else None
         finally:
             self._local.maps = None
