@@ -136,10 +136,10 @@ def test_one_row_per_layer_with_every_channel(served):
     for r in rows:
         maps = page.locator(f"[data-testid=feature-map][data-layer='{r.name}']")
         assert maps.count() == (r.output_shape[0] if len(r.output_shape) == 3 else 1), r.name
-        assert (
-            f"({', '.join(map(str, r.output_shape))})"
-            in page.locator(f"[data-testid=layer-row][data-layer='{r.name}']").inner_text()
-        )
+        text = page.locator(f"[data-testid=layer-row][data-layer='{r.name}']").inner_text()
+        assert f"({', '.join(map(str, r.output_shape))})" in text
+        (rh, rw), jump = r.receptive_field, r.jump  # the summary's RF column, in its words
+        assert (f"RF {rh}×{rw}, jump {jump[0]}" if jump else f"RF {rh}×{rw} (all)") in text
 
 
 def test_kernels_on_demand(served):

@@ -137,8 +137,8 @@ function buildRows() {
     const rf = document.createElement("span");
     rf.className = "muted small";
     const [rh, rw] = info.receptive_field;
-    rf.textContent = info.jump
-      ? `RF ${rh}×${rw}, jump ${info.jump[0]}` : "RF: the whole input";
+    // as the model summary: "(all)" = one unit combines every input position that reaches it
+    rf.textContent = info.jump ? `RF ${rh}×${rw}, jump ${info.jump[0]}` : `RF ${rh}×${rw} (all)`;
     const note = document.createElement("span");
     note.className = "muted small note";
     note.textContent = NOTES[info.category] || "";
@@ -401,7 +401,7 @@ function showArithmetic(doc) {
   const [t, b, l, r] = doc.box;
   const [rh, rw] = doc.receptive_field;
   $("unit-rf").textContent = !rows.get(doc.layer).info.jump
-    ? "This unit sees the whole input."
+    ? `This unit combines every input position that reaches it: rows ${t}..${b}, cols ${l}..${r}.`
     : `Theoretical receptive field ${rh}×${rw}: input rows ${t}..${b}, cols ${l}..${r}` +
       (doc.box.join() !== doc.box_clipped.join() ? " (partly outside the image: padding)." : ".");
   const body = $("unit-body");
