@@ -24,29 +24,12 @@ import pytest
 import torch
 import yaml
 
+from _ddp import RUN, STEPS, STEPS_PER_EPOCH
 from cnnlab.config import TrainConfig
 from cnnlab.engine import distributed as ddp
 from cnnlab.engine.checkpoint import load_checkpoint
 from cnnlab.errors import ConfigError
 
-# Dropout off: with dropout the 1- and 2-rank runs draw different masks and differ like two seeds
-# (1.7 and 0.55 points measured); without it they follow the same trajectory up to float
-# rounding, which one-cycle's annealing keeps from growing, so 0.3 points is a real check.
-RUN = {
-    "dataset": "mnist",
-    "model_kwargs": {"dropout": 0.0},
-    "limit_train": 4000,
-    "val_size": 2000,
-    "epochs": 2,
-    "batch_size": 50,
-    "optimizer": "sgd",
-    "momentum": 0.9,
-    "lr": 0.1,
-    "schedule": "one-cycle",
-    "seed": 3,
-    "deterministic": True,
-}
-STEPS = 2 * 2000 // 50
 STEP_BATCH, STEP_LR = 16, 0.5
 
 
@@ -57,7 +40,16 @@ def _free_port() -> int:
 
 
 def _env(shared_data: Path) -> dict[str, str]:
-    return {**os.environ, "CNNLAB_DATA": str(shared_data), "OMP_NUM_THREADS": "1"}
+    # tests/ on the path: this file also runs as a torchrun worker script and imports _ddp
+    path = os.pathsep.join(
+        filter(None, [str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH")])
+    )
+    return {
+        **os.environ,
+        "CNNLAB_DATA": str(shared_data),
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": path,
+    }
 
 
 def _torchrun(*args: str) -> list[str]:
@@ -355,7 +347,7 @@ def test_sigterm_stops_every_rank_at_one_step_and_saves_last(tmp_path, shared_da
     assert f"cnnlab: resume with: cnnlab train --resume {Path('runs/ddp/version_0')}" in err
     assert err.rstrip().endswith("cnnlab: torchrun stopped its workers on SIGTERM")
     saved = load_checkpoint(run / "checkpoints" / "last.pt")
-    assert saved["step"] == step and 0 < step < 40 * 2000 // 50
+    assert saved["step"] == step and 0 < step < 40 * STEPS_PER_EPOCH
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["step"]:

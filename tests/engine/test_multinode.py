@@ -28,31 +28,14 @@ import pytest
 import torch
 import yaml
 
+from _ddp import RUN, STEPS, STEPS_PER_EPOCH
 from cnnlab.config import TrainConfig
 from cnnlab.engine.checkpoint import load_checkpoint
 
 SUBNET = "10.213.0"
 PORT = 29613
 TIMEOUT = 600  # seconds for one two-host job (a loaded 2-core machine is slow)
-# As tests/engine/test_distributed.py: dropout off and deterministic, so the one- and two-process
-# runs follow the same trajectory up to float rounding and 0.3 points is a real check.
-RUN = {
-    "dataset": "mnist",
-    "model_kwargs": {"dropout": 0.0},
-    "limit_train": 4000,
-    "val_size": 2000,
-    "epochs": 2,
-    "batch_size": 50,
-    "optimizer": "sgd",
-    "momentum": 0.9,
-    "lr": 0.1,
-    "schedule": "one-cycle",
-    "seed": 3,
-    "deterministic": True,
-}
 TRAIN_ARGS = ("--runs-dir", "runs", "--name", "nodes", "--threads", "1", "--json")
-STEPS_PER_EPOCH = 2000 // 50
-STEPS = 2 * STEPS_PER_EPOCH
 
 
 def _ip(*args: str) -> None:
