@@ -95,18 +95,17 @@ class DistributedContext:
 
     def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
         """Sum ``tensor`` over all processes (returned on the device it came from)."""
-        import torch.distributed as dist
-
-        work = tensor.to(self.device)  # nccl reduces CUDA tensors only
-        dist.all_reduce(work, op=dist.ReduceOp.SUM)
-        return work.to(tensor.device)
+        return self._all_reduce(tensor, "SUM")
 
     def all_reduce_max(self, tensor: torch.Tensor) -> torch.Tensor:
         """The element-wise maximum of ``tensor`` over all processes."""
+        return self._all_reduce(tensor, "MAX")
+
+    def _all_reduce(self, tensor: torch.Tensor, op: str) -> torch.Tensor:
         import torch.distributed as dist
 
-        work = tensor.to(self.device)
-        dist.all_reduce(work, op=dist.ReduceOp.MAX)
+        work = tensor.to(self.device)  # nccl reduces CUDA tensors only
+        dist.all_reduce(work, op=getattr(dist.ReduceOp, op))
         return work.to(tensor.device)
 
     def barrier(self) -> None:
