@@ -1,6 +1,6 @@
 """Where a DDP step of speednet goes: compute vs all-reduce vs waiting, and what helps.
 
-The `fast` recipe's step (speednet, global batch 128, bf16 autocast, NHWC, fused Adam) is timed
+The `fast` recipe's step (its speednet, global batch 128, bf16 autocast, NHWC, fused Adam) is timed
 in one process and in two torchrun processes on this machine's cores, for several ways of
 wrapping the model:
 
@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from _common import machine, peak_rss_mib, write_report  # bench/ is on the path
+from cnnlab.config import RECIPES
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VARIANTS = ("default", "no-buffers", "fp16-grads", "cnnlab")
@@ -54,7 +55,8 @@ def _setup(rank: int, world: int, threads: int, limit: int):
     config = resolve_config(recipe="fast", limit_train=limit, val_fraction=0.0)
     torch.manual_seed(0)
     data = prepare_data(config)
-    model = create_model("speednet").to(memory_format=torch.channels_last)
+    model = create_model(config.model, **config.model_kwargs)
+    model = model.to(memory_format=torch.channels_last)
     loader = make_loader(config, data, rank, world)
     return config, model, loader, build_optimizer
 
@@ -217,7 +219,8 @@ def launch(args: argparse.Namespace, nproc: int, threads: int) -> dict:
 def markdown(report: dict) -> str:
     m = report["machine"]
     lines = [
-        f"speednet `fast` step (global batch 128, bf16, NHWC) on {m['cpu']} ({m['cores']} cores), "
+        f"`fast` step ({report.get('model', 'speednet')}, global batch 128, bf16, NHWC) on "
+        f"{m['cpu']} ({m['cores']} cores), "
         f"{m['date']}; load average {report['load_before']} before / {report['load_after']} after; "
         f"{report['steps']} timed steps x {report['rounds']} rounds (median); milliseconds per "
         "step of the global batch; CPU ms summed over processes.",
@@ -281,8 +284,10 @@ def main() -> None:
                 "peak_rss_mib_ranks": res["peak_rss_mib"],
             }
         )
+    fast = RECIPES["fast"]
     report = {
         "machine": machine(),
+        "model": f"{fast['model']} {fast['model_kwargs'] or 'defaults'}",
         "load_before": load_before,
         "load_after": round(os.getloadavg()[0], 2),
         "steps": args.steps,

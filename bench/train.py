@@ -18,7 +18,8 @@ Contenders (MNIST):
     cnnlab-default  `cnnlab train --model tutorial_cnn --dataset mnist` through cnnlab.fit
     tutorial-fast   `cnnlab train --recipe tutorial-fast`: the tutorial net with the tuned loop
     fast            `cnnlab train --recipe fast`: cnnlab's fastest recipe (speednet)
-    fast-1epoch     the previous fast recipe (speednet, one epoch, no whitening), for comparison
+    fast-1epoch     an earlier fast recipe (speednet, one epoch, no whitening), for comparison
+    fast-300        the fast recipe until 2026-11-30 (speednet 32-64, 300 steps), for comparison
 """
 
 from __future__ import annotations
@@ -54,15 +55,28 @@ COMMANDS = {
     "best-fashion-long": "cnnlab train --recipe best-fashion-long --dataset {ds}",
     "best-mnist": "cnnlab train --recipe best-mnist --dataset {ds}",
     "fast-1epoch": "cnnlab train --config fast-1epoch.yaml --dataset {ds} (*)",
+    "fast-300": "cnnlab train --config fast-300.yaml --dataset {ds} (**)",
 }
 
 
-# (*) fast-1epoch.yaml: the `fast` recipe before whitening: one full epoch of one-cycle Adam at
+# Earlier versions of the `fast` recipe, run as configs (`cnnlab train --config FILE.yaml`).
+# (*) fast-1epoch.yaml: before whitening: speednet 32-64, one full epoch of one-cycle Adam at
 # lr 0.01 with label smoothing 0.1, the first conv initialised as usual.
-FAST_1EPOCH = {
-    **{k: v for k, v in RECIPES["fast"].items() if k not in ("whiten", "max_steps")},
-    "lr": 0.01,
-    "label_smoothing": 0.1,
+# (**) fast-300.yaml: until 2026-11-30: speednet 32-64 (whitened), 300 steps, Adam lr 0.013.
+EARLIER_FAST = {
+    "fast-1epoch": {
+        **{k: v for k, v in RECIPES["fast"].items() if k not in ("whiten", "max_steps")},
+        "model_kwargs": {},
+        "lr": 0.01,
+        "label_smoothing": 0.1,
+    },
+    "fast-300": {**RECIPES["fast"], "model_kwargs": {}, "lr": 0.013, "max_steps": 300},
+}
+EARLIER_FAST_NOTES = {
+    "fast-1epoch": "(*) fast-1epoch.yaml: `EARLIER_FAST` in bench/train.py, the `fast` recipe "
+    "before whitening (speednet 32-64, one epoch, Adam lr 0.01, label smoothing 0.1).",
+    "fast-300": "(**) fast-300.yaml: `EARLIER_FAST` in bench/train.py, the `fast` recipe until "
+    "2026-11-30 (speednet 32-64, whitened, 300 steps, Adam lr 0.013).",
 }
 
 
@@ -317,8 +331,9 @@ def worker(args: argparse.Namespace) -> dict:
     if args.name == "cnnlab-default":
         overrides = {"model": "tutorial_cnn", **slow, **threads}
         return run_cnnlab(args.dataset, args.seed, None, overrides, args.probes_per_epoch)
-    if args.name == "fast-1epoch":  # the previous fast recipe, kept for comparison
-        return run_cnnlab(args.dataset, args.seed, None, FAST_1EPOCH, args.probes_per_epoch)
+    if args.name in EARLIER_FAST:  # earlier fast recipes, kept for comparison
+        config = EARLIER_FAST[args.name]
+        return run_cnnlab(args.dataset, args.seed, None, config, args.probes_per_epoch)
     return run_cnnlab(args.dataset, args.seed, args.name, {}, args.probes_per_epoch)
 
 
@@ -438,12 +453,9 @@ def markdown(report: dict) -> str:
         f"Command: `{report['command']}`",
         f"Date: {report.get('date', '?')}; load average {report.get('load_average', '?')}.",
     ]
-    if "fast-1epoch" in report["summary"]:
-        lines += [
-            "",
-            "(*) fast-1epoch.yaml: `FAST_1EPOCH` in bench/train.py, the `fast` recipe before "
-            "whitening (one epoch, Adam lr 0.01, label smoothing 0.1).",
-        ]
+    notes = [note for name, note in EARLIER_FAST_NOTES.items() if name in report["summary"]]
+    if notes:
+        lines += ["", *notes]
     return "\n".join(lines) + "\n"
 
 

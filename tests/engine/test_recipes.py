@@ -86,3 +86,16 @@ def test_speednet_builds_trains_and_rejects_bad_options():
         create_model("speednet", input_size=27)
     with pytest.raises(Exception, match="must have 2 entries"):
         create_model("speednet", widths=[8, 16, 32])
+
+
+@pytest.mark.parametrize("recipe", ["fast", "tutorial-fast", "best-fashion"])
+def test_another_model_leaves_the_recipes_model_options_behind(recipe):
+    """`--recipe R --model M`: R's loop on M, without R's model_kwargs (options of R's model)."""
+    own = RECIPES[recipe]["model"]
+    other = "model_a" if own != "model_a" else "tutorial_cnn"
+    assert resolve_config(recipe=recipe, model=other).model_kwargs == {}
+    create_model(other, **resolve_config(recipe=recipe, model=other).model_kwargs)
+    assert resolve_config(recipe=recipe, model=own).model_kwargs == RECIPES[recipe]["model_kwargs"]
+    given = resolve_config(recipe=recipe, model=other, model_kwargs={"pool": "avg"})
+    assert given.model_kwargs == {"pool": "avg"}
+    assert resolve_config(recipe=recipe, model=other).lr == RECIPES[recipe]["lr"]  # the loop stays

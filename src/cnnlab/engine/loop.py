@@ -260,17 +260,14 @@ def _resolve(
     if isinstance(model, TrainConfig):
         if recipe is not None:
             raise ConfigError("recipe= goes with a model name, not with a complete TrainConfig")
-        base, module, name = model, None, None
+        base, module = model, None
     else:
-        base = resolve_config(recipe=recipe)
         module = model if isinstance(model, torch.nn.Module) else None
         name = model_args(module)["name"] if module is not None else model
         if name is not None and not isinstance(name, str):
             raise ConfigError(f"model={model!r} is not a model name, nn.Module or TrainConfig")
+        base = resolve_config(recipe=recipe, model=name)  # another model: not the recipe's kwargs
     overrides = dict(options)
-    if name is not None and name != base.model:
-        overrides.setdefault("model", name)
-        overrides.setdefault("model_kwargs", {})  # the recipe's options were for its model
     if dataset is not None:
         overrides["dataset"] = str(dataset)
     return (base.with_overrides(**overrides) if overrides else base), module
