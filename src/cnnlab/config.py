@@ -404,7 +404,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     # 99.13% and 99.13%; the 32-64 net for 300 steps (the recipe until 2026-11-30) 99.11% and
     # 99.10%, 39 of 40. Narrower (16-32, 12-48), zero-initialised head, label smoothing 0.1,
     # other warm-ups or a first conv frozen after its whitening did not do better.
-    # Seeds never used for tuning: bench/results/train-fast.md.
+    # Seeds never used for tuning: bench/results/train-fast-seeds5000.md (10 of 10, 49.9x the
+    # notebook loop beside it) and train-fast-seeds4000.md, train-fast-360-seeds*.md.
     "fast": {
         **_FAST_LOOP,
         "model": "speednet",
