@@ -59,10 +59,8 @@ COMMANDS = {
 }
 
 
-# Earlier versions of the `fast` recipe, run as configs (`cnnlab train --config FILE.yaml`).
-# (*) fast-1epoch.yaml: before whitening: speednet 32-64, one full epoch of one-cycle Adam at
-# lr 0.01 with label smoothing 0.1, the first conv initialised as usual.
-# (**) fast-300.yaml: until 2026-11-30: speednet 32-64 (whitened), 300 steps, Adam lr 0.013.
+# Earlier versions of the `fast` recipe, run as configs (`cnnlab train --config FILE.yaml`);
+# EARLIER_FAST_NOTES says what each was (the table's footnotes).
 EARLIER_FAST = {
     "fast-1epoch": {
         **{k: v for k, v in RECIPES["fast"].items() if k not in ("whiten", "max_steps")},

@@ -93,9 +93,10 @@ def test_another_model_leaves_the_recipes_model_options_behind(recipe):
     """`--recipe R --model M`: R's loop on M, without R's model_kwargs (options of R's model)."""
     own = RECIPES[recipe]["model"]
     other = "model_a" if own != "model_a" else "tutorial_cnn"
-    assert resolve_config(recipe=recipe, model=other).model_kwargs == {}
-    create_model(other, **resolve_config(recipe=recipe, model=other).model_kwargs)
+    cfg = resolve_config(recipe=recipe, model=other)
+    assert cfg.model == other and cfg.model_kwargs == {}
+    create_model(cfg.model, **cfg.model_kwargs)
+    assert cfg.lr == RECIPES[recipe]["lr"]  # the loop stays
     assert resolve_config(recipe=recipe, model=own).model_kwargs == RECIPES[recipe]["model_kwargs"]
     given = resolve_config(recipe=recipe, model=other, model_kwargs={"pool": "avg"})
     assert given.model_kwargs == {"pool": "avg"}
-    assert resolve_config(recipe=recipe, model=other).lr == RECIPES[recipe]["lr"]  # the loop stays

@@ -183,7 +183,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     # DDP (engine/distributed.py): --nproc re-executes this command under torchrun; under
     # torchrun every rank trains, rank 0 alone prints and writes.
-    if args.nproc and args.nproc > 1 and not ddp.launched_by_torchrun():
+    under_torchrun = ddp.launched_by_torchrun()
+    if args.nproc and args.nproc > 1 and not under_torchrun:
         ddp.exec_torchrun(args.nproc, sys.argv[1:])
     main = ddp.env_rank() == 0
     resume, config = resume_from_args(args) if args.resume else (None, train_config_from_args(args))
@@ -198,7 +199,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         _say(args, f"watch it train at {server.url}")
         callbacks.append(LiveTraining(server))
     try:
-        if ddp.launched_by_torchrun():
+        if under_torchrun:
             result = ddp.fit_distributed(
                 config,
                 progress=progress,
@@ -218,7 +219,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"cnnlab: {how}: {stop}\n"
                 f"cnnlab: resume with: cnnlab train --resume {stop.run_dir}\n"
             )
-        if ddp.launched_by_torchrun():
+        if under_torchrun:
             ddp.end_worker(code)
         return code
     last = result.history[-1] if result.history else {}
@@ -248,7 +249,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         _say(args, f"run folder: {result.run_dir}")
     if args.json:
         print(json.dumps(summary))
-    if ddp.launched_by_torchrun():
+    if under_torchrun:
         ddp.end_worker(0)
     return 0
 
